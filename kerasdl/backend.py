@@ -1,0 +1,114 @@
+"""Choose the Keras backend before keras is imported, and set up the process.
+
+Keras reads `KERAS_BACKEND` once, at its first import, so `select()` must run
+before anything imports keras: the CLI calls it first thing. Order of
+precedence: `--backend`, then `KERAS_BACKEND`, then the fastest backend
+measured on this kind of device (`DEFAULT_BY_DEVICE`).
+"""
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+from kerasdl.errors import UserError
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+# Measured, not guessed: a small Fashion-MNIST CNN on a 2-core Sapphire Rapids
+# CPU trained ~2x faster on TensorFlow than on PyTorch and ~4x faster than on
+# JAX (see reports/bench.md). No GPU measurement exists yet, so GPUs get the
+# same default until one says otherwise.
+DEFAULT_BY_DEVICE = {"cpu": "tensorflow", "gpu": "tensorflow"}
+
+# What to pip install for a backend that is missing.
+_INSTALL_HINT = {
+    "tensorflow": 'pip install tensorflow',
+    "jax": 'pip install -e ".[jax]"',
+    "torch": 'pip install -e ".[torch]"  (torch==2.13.0, the CPU build)',
+}
+
+
+def device_kind():
+    """'gpu' when an NVIDIA device node is present, else 'cpu' (no import needed)."""
+    return "gpu" if Path("/dev/nvidia0").exists() else "cpu"
+
+
+def select(name=None):
+    """Fix the backend for this process and return its name.
+
+    Raises UserError for an unknown or uninstalled backend, or when keras was
+    already imported with a different one (that cannot be undone in-process).
+    """
+    name = name or os.environ.get("KERAS_BACKEND") or DEFAULT_BY_DEVICE[device_kind()]
+    if name not in BACKENDS:
+        raise UserError(
+            f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)} "
+            "(with --backend or KERAS_BACKEND)"
+        )
+    if importlib.util.find_spec(name) is None:
+        raise UserError(f"backend {name!r} is not installed: {_INSTALL_HINT[name]}")
+    if "keras" in sys.modules:
+        import keras
+
+        if keras.backend.backend() != name:
+            raise UserError(
+                f"keras is already loaded with backend {keras.backend.backend()!r}; "
+                f"start a new process to use {name!r}"
+            )
+    os.environ["KERAS_BACKEND"] = name
+    # TensorFlow's C++ start-up chatter hides the messages that matter.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if name == "tensorflow" and "tensorflow" not in sys.modules:
+        _import_tensorflow_quietly()
+    return name
+
+
+def _import_tensorflow_quietly():
+    """Import TensorFlow with its C++ start-up logs (oneDNN notice, CUDA probing)
+    kept off the terminal: TF 2.21 writes them before it reads TF_CPP_MIN_LOG_LEVEL.
+    If the import fails, what it wrote is shown after all."""
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # the CUDA probe logs on first use
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def set_precision(policy):
+    """Set the global dtype policy: 'float32', 'mixed_bfloat16' or 'mixed_float16'."""
+    import keras
+
+    allowed = ("float32", "mixed_bfloat16", "mixed_float16")
+    if policy not in allowed:
+        raise UserError(f"unknown precision {policy!r}: choose one of {', '.join(allowed)}")
+    keras.mixed_precision.set_global_policy(policy)
+
+
+def versions():
+    """Versions that shaped a run, for config.json."""
+    import keras
+
+    import kerasdl
+
+    out = {"kerasdl": kerasdl.__version__, "keras": keras.__version__,
+           "backend": keras.backend.backend(), "python": sys.version.split()[0]}
+    backend_module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[out["backend"]]
+    out[backend_module] = sys.modules[backend_module].__version__ if backend_module in sys.modules else None
+    import numpy
+
+    out["numpy"] = numpy.__version__
+    return out

@@ -1,0 +1,258 @@
+"""Command-line interface: argument parsing only, no experiment logic.
+
+    python -m kerasdl list                   every task, one line each
+    python -m kerasdl <task> [options]       run one experiment
+    python -m kerasdl data list              every data set and where it was found
+    python -m kerasdl report RUN_DIR         publish a finished run to plots/ and reports/
+
+The backend is fixed (kerasdl.backend.select) before any module that imports
+keras is loaded. A UserError ends the command with one line and exit 2; any
+other exception with one line and exit 1, unless --debug asks for the traceback.
+"""
+
+import argparse
+import dataclasses
+import difflib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from kerasdl import backend, tasks
+from kerasdl.errors import UserError
+
+PROG = "python -m kerasdl"
+
+COMMANDS = {
+    "list": "list every task",
+    "data": "data sets: `data list` shows each one and where it was (or would be) found",
+    "report": "publish a finished run folder to plots/ and reports/",
+    "bench": "measure training throughput per backend and precision (reports/bench.md)",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is a UserError: one line, exit 2."""
+
+    def error(self, message):
+        raise UserError(f"{message} (see {self.prog} --help)")
+
+
+def _top_help():
+    lines = [f"usage: {PROG} <command or task> [options]", "",
+             "kerasdl: the classic deep-learning course as reproducible Keras 3 experiments.", "",
+             "commands:"]
+    lines += [f"  {name:<20}{desc}" for name, desc in COMMANDS.items()]
+    lines += ["", "tasks (each takes --help):"]
+    lines += [f"  {name:<20}{desc}" for name, desc in tasks.available().items()]
+    lines += ["", "common options: --backend {tensorflow,jax,torch} --seed --epochs --batch-size",
+              "  --data-dir --out --quick --set key=value --publish --debug"]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        return _dispatch(argv)
+    except UserError as e:
+        if debug:
+            raise
+        print(f"kerasdl: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("kerasdl: interrupted; files already finished are kept", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - the one place that turns bugs into one line
+        if debug:
+            raise
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        print(f"kerasdl: internal error: {type(e).__name__}: {first} "
+              "(run again with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+def _dispatch(argv):
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_top_help())
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command == "list":
+        width = max(len(n) for n in tasks.TASKS)
+        for name, desc in tasks.available().items():
+            print(f"{name:<{width}}  {desc}")
+        return 0
+    if command == "data":
+        return _data_command(rest)
+    if command == "report":
+        return _report_command(rest)
+    if command == "bench":
+        return _bench_command(rest)
+    if command in tasks.available():
+        return _task_command(command, rest)
+    if command in tasks.TASKS:
+        raise UserError(f"task {command!r} is planned but not in this version yet; "
+                        f"see `{PROG} list` for the tasks you can run")
+    known = list(COMMANDS) + list(tasks.available())
+    close = difflib.get_close_matches(command, known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise UserError(f"unknown task or command {command!r}{hint}; run `{PROG} list` to see the tasks")
+
+
+# --- tasks -------------------------------------------------------------------
+
+COMMON_FIELDS = ("seed", "epochs", "batch_size", "data_dir")
+
+
+def _task_options(parser, defaults):
+    """Every Config field is an option (--batch-size for batch_size), its comment the help;
+    then the options of the run itself."""
+    from kerasdl import config as configs
+
+    helps = configs.field_help(type(defaults))
+    fields = dataclasses.asdict(defaults)
+    group = parser.add_argument_group("experiment (the task's config fields; also --set key=value)")
+    for name, value in fields.items():
+        group.add_argument(f"--{name.replace('_', '-')}", dest=f"field_{name}", metavar="VALUE",
+                           help=f"{helps.get(name, '')} (default: {configs.format_value(value)})")
+    for name in COMMON_FIELDS:
+        if name not in fields:  # a common option this task has no use for: say so when given
+            group.add_argument(f"--{name.replace('_', '-')}", dest=f"unused_{name}", metavar="VALUE",
+                               help=argparse.SUPPRESS)
+    runopts = parser.add_argument_group("run")
+    runopts.add_argument("--backend", choices=backend.BACKENDS,
+                         help="Keras backend (default: KERAS_BACKEND, else the fastest measured "
+                              f"on this device: {backend.DEFAULT_BY_DEVICE[backend.device_kind()]})")
+    runopts.add_argument("--out", help="run folder root (default: runs/); the run goes to OUT/<task>/<run-id>/")
+    runopts.add_argument("--quick", action="store_true",
+                         help="a tiny budget (a few steps on a small subset) for smoke tests")
+    runopts.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                         help="set any config field (repeatable)")
+    runopts.add_argument("--precision", choices=("float32", "mixed_bfloat16", "mixed_float16"),
+                         default="float32", help="Keras dtype policy (default: float32)")
+    runopts.add_argument("--publish", action="store_true",
+                         help="copy the figures to plots/ and the report to reports/<task>.md")
+    runopts.add_argument("--debug", action="store_true", help="show full tracebacks")
+
+
+def _task_command(name, argv):
+    # The backend must be fixed before the task module (and so keras) is imported.
+    pre = _Parser(prog=f"{PROG} {name}", add_help=False)
+    pre.add_argument("--backend", choices=backend.BACKENDS)
+    known, _ = pre.parse_known_args(argv)
+    backend_name = backend.select(known.backend)
+
+    module = tasks.load(name)
+    from kerasdl import config as configs
+
+    defaults = module.Config()
+    quick = ", ".join(f"{k}={configs.format_value(v)}" for k, v in module.QUICK.items()) or "nothing"
+    parser = _Parser(
+        prog=f"{PROG} {name}",
+        description=(module.__doc__ or "").strip().splitlines()[0],
+        epilog=f"--quick sets {quick}. Options and --set override --quick.",
+    )
+    _task_options(parser, defaults)
+    args = parser.parse_args(argv)
+
+    unused = [k for k in COMMON_FIELDS if getattr(args, f"unused_{k}", None) is not None]
+    if unused:
+        raise UserError(f"task {name!r} does not use --{unused[0].replace('_', '-')}")
+    if args.quick and args.publish:
+        raise UserError("--publish takes a full run: --quick results are smoke tests, not reference results")
+    data_dir = getattr(args, "field_data_dir", None)
+    if data_dir and not Path(data_dir).is_dir():
+        raise UserError(f"--data-dir {data_dir}: no such directory")
+
+    config = defaults
+    if args.quick:
+        config = configs.apply_overrides(config, module.QUICK, source="--quick")
+    options = {k: getattr(args, f"field_{k}") for k in dataclasses.asdict(defaults)
+               if getattr(args, f"field_{k}") is not None}
+    config = configs.apply_overrides(config, options, source="option")
+    config = configs.apply_overrides(config, configs.parse_set_pairs(args.set))
+
+    import keras
+
+    from kerasdl import runs
+
+    seed = getattr(config, "seed", 0)
+    keras.utils.set_random_seed(seed)
+    backend.set_precision(args.precision)
+    run = runs.Run(name, root=args.out, run_id=runs.new_run_id(backend_name, seed))
+    run.write_json("config.json", {
+        "task": name,
+        "config": dataclasses.asdict(config),
+        "backend": backend_name,
+        "precision": args.precision,
+        "seed": seed,
+        "quick": args.quick,
+        "command": " ".join([PROG, name, *argv]),
+        "versions": backend.versions(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    })
+    print(f"kerasdl {name}: backend {backend_name}, run folder {run.dir}", file=sys.stderr)
+    started = time.perf_counter()
+    metrics = module.run(config, run) or {}
+    metrics.setdefault("wall_time_s", round(time.perf_counter() - started, 1))
+    run.write_metrics(metrics)
+    print(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}, indent=None))
+    print(f"run folder: {run.dir}")
+    if args.publish:
+        variant = getattr(module, "variant", None)
+        target, copied = runs.publish(run.dir, key=variant(config) if variant else None)
+        print(f"published: {target} ({copied} figures)")
+    return 0
+
+
+# --- other commands ----------------------------------------------------------
+
+def _data_command(argv):
+    parser = _Parser(prog=f"{PROG} data", description="data sets and where they are found")
+    parser.add_argument("action", choices=("list",), help="`list`: every data set and where it was found")
+    parser.add_argument("--data-dir", help="also look here first (like a task's --data-dir)")
+    parser.add_argument("--debug", action="store_true")
+    args = parser.parse_args(argv)
+    from kerasdl import data
+
+    rows = data.describe(args.data_dir)
+    width = max(len(r["name"]) for r in rows)
+    for row in rows:
+        where = row["found"] or (f"not found here; {row['fallback']}" if row.get("fallback")
+                                 else "not found here")
+        print(f"{row['name']:<{width}}  {row['description']}\n{'':<{width}}  -> {where}")
+    return 0
+
+
+def _report_command(argv):
+    parser = _Parser(prog=f"{PROG} report",
+                     description="copy a finished run's figures to plots/ and its report to reports/<task>.md")
+    parser.add_argument("run_dir", help="a run folder, runs/<task>/<run-id>")
+    parser.add_argument("--key", help="section of reports/<task>.md (default: the task's variant)")
+    parser.add_argument("--debug", action="store_true")
+    args = parser.parse_args(argv)
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "report.md").is_file():
+        raise UserError(f"{run_dir}: not a finished run folder (no report.md)")
+    key = args.key
+    if key is None:
+        saved = json.loads((run_dir / "config.json").read_text())
+        if saved.get("quick"):
+            raise UserError(f"{run_dir} is a --quick run; publish full runs only")
+        backend.select(saved.get("backend"))
+        module = tasks.load(saved["task"]) if saved["task"] in tasks.available() else None
+        variant = getattr(module, "variant", None)
+        if variant:
+            key = variant(module.Config(**saved["config"]))
+    from kerasdl import runs
+
+    target, copied = runs.publish(run_dir, key=key)
+    print(f"published: {target} ({copied} figures)")
+    return 0
+
+
+def _bench_command(argv):
+    from kerasdl import bench
+
+    return bench.main(argv, parser_class=_Parser, prog=f"{PROG} bench")

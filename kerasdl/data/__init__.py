@@ -1,0 +1,20 @@
+"""Data sets by name: `load(name, data_dir=None, **options) -> Dataset`.
+
+Importing this package registers the built-in sets (each module registers
+itself with `@register`); later modules add theirs the same way, in their own
+file, and are imported here. Nothing here imports keras: see registry.py.
+"""
+
+from kerasdl.data.registry import (  # noqa: F401
+    Dataset,
+    Locator,
+    describe,
+    load,
+    names,
+    register,
+)
+
+# Imported for their @register side effect; order does not matter.
+from kerasdl.data import idx, cifar, svhn, tabular, image_folder  # noqa: F401,E402
+
+__all__ = ["Dataset", "Locator", "describe", "load", "names", "register"]

@@ -1,0 +1,152 @@
+"""Clock readers: one convolutional trunk, three heads.
+
+`trunk` turns raw grey pixels (uint8, any size) into a feature vector:
+rescale to [0, 1], shrink to `input_size` with an anti-aliased resize (inside
+the model, so a saved model reads a 150x150 image as it is), then blocks of
+3x3 conv -> batch norm -> ReLU -> 2x2 max-pool, and a dense layer. The trunk
+flattens rather than pooling globally: where a hand points is *where* its
+pixels are, which global pooling would throw away.
+
+The heads are the task's three formulations (kerasdl.training.clock_time):
+`regression` (hours, or the (sin, cos) of the hour hand's angle),
+`classification` (N slices of the dial), `multihead` (hour class + minute
+(sin, cos)). `ClockHyperModel` is the KerasTuner search space of the multi-head model.
+"""
+
+import keras
+from keras import layers
+
+from kerasdl.errors import UserError
+from kerasdl.training import clock_time
+
+
+def trunk(inputs, input_size=64, widths=(16, 32, 64, 64), dense=128, dropout=0.2, seed=None):
+    """Pixels -> features; see the module docstring. Returns the feature tensor."""
+    if not widths or any(w <= 0 for w in widths):
+        raise UserError(f"widths={widths!r}: expected positive filter counts, e.g. 16,32,64,64")
+    if input_size < 2 ** len(widths):
+        raise UserError(f"input_size={input_size} is too small for {len(widths)} pooling blocks: "
+                        f"use at least {2 ** len(widths)} or fewer widths")
+    x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
+    if tuple(inputs.shape[1:3]) != (input_size, input_size):
+        # Anti-aliased: a plain bilinear shrink of 150 -> 64 would drop thin hands' pixels.
+        x = layers.Resizing(input_size, input_size, antialias=True, name="resize")(x)
+    for k, filters in enumerate(widths, 1):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"block{k}_conv")(x)
+        x = layers.BatchNormalization(name=f"block{k}_bn")(x)
+        x = layers.ReLU(name=f"block{k}_relu")(x)
+        x = layers.MaxPooling2D(2, name=f"block{k}_pool")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(dense, use_bias=False, name="dense")(x)
+    x = layers.BatchNormalization(name="dense_bn")(x)
+    x = layers.ReLU(name="dense_relu")(x)
+    if dropout:
+        x = layers.Dropout(dropout, seed=seed, name="dropout")(x)
+    return x
+
+
+def _inputs(input_shape):
+    if len(input_shape) != 3 or input_shape[-1] != 1:
+        raise UserError(f"clock models read grey images (H, W, 1); received input_shape={input_shape}")
+    return keras.Input(shape=tuple(input_shape), name="pixels")
+
+
+def regression(input_shape, cyclic=True, name=None, **trunk_args):
+    """One time per image: (sin, cos) of the hour hand's angle (cyclic=True), else
+    the number of hours 0-12 as a single linear output (for plain MSE)."""
+    inputs = _inputs(input_shape)
+    x = trunk(inputs, **trunk_args)
+    if cyclic:
+        outputs = layers.Dense(2, dtype="float32", name="angle")(x)
+    else:
+        outputs = layers.Dense(1, dtype="float32", name="hours")(x)
+    return keras.Model(inputs, outputs, name=name or ("regression_cyclic" if cyclic else "regression_mse"))
+
+
+def classification(input_shape, n_classes=72, name="classification", **trunk_args):
+    """Softmax over `n_classes` equal slices of the 12-hour dial."""
+    if n_classes < 2 or clock_time.MINUTES % n_classes:
+        raise UserError(f"n_classes={n_classes}: expected a divisor of 720 such as 24, 48, 72, 120, 240, 720")
+    inputs = _inputs(input_shape)
+    x = trunk(inputs, **trunk_args)
+    outputs = layers.Dense(n_classes, activation="softmax", dtype="float32", name="time_class")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def multihead(input_shape, name="multihead", **trunk_args):
+    """The hour as 12 classes and the minute as (sin, cos) of the minute hand, on one trunk."""
+    inputs = _inputs(input_shape)
+    x = trunk(inputs, **trunk_args)
+    hour = layers.Dense(12, activation="softmax", dtype="float32", name="hour")(x)
+    minute = layers.Dense(2, dtype="float32", name="minute")(x)
+    return keras.Model(inputs, {"hour": hour, "minute": minute}, name=name)
+
+
+def build(formulation, input_shape, n_classes=72, **trunk_args):
+    """The uncompiled model of one formulation (see clock_time.FORMULATIONS)."""
+    if formulation == "regression_mse":
+        return regression(input_shape, cyclic=False, **trunk_args)
+    if formulation == "regression_cyclic":
+        return regression(input_shape, cyclic=True, **trunk_args)
+    if formulation == "classification":
+        return classification(input_shape, n_classes, name=f"classification_{n_classes}", **trunk_args)
+    if formulation == "multihead":
+        return multihead(input_shape, **trunk_args)
+    raise UserError(f"formulation {formulation!r}: choose from {', '.join(clock_time.FORMULATIONS)}")
+
+
+def compile_args(formulation, hour_weight=1.0, minute_weight=1.0):
+    """loss, loss_weights and metrics for `model.compile` of one formulation."""
+    if formulation == "regression_mse":
+        return dict(loss="mse", metrics=[clock_time.hours_error_minutes])
+    if formulation == "regression_cyclic":
+        return dict(loss=clock_time.cyclic_loss, metrics=[clock_time.cyclic_error_minutes()])
+    if formulation == "classification":
+        return dict(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    if formulation == "multihead":
+        return dict(loss={"hour": "sparse_categorical_crossentropy", "minute": clock_time.cyclic_loss},
+                    loss_weights={"hour": hour_weight, "minute": minute_weight},
+                    metrics={"hour": ["accuracy"], "minute": [clock_time.cyclic_error_minutes(60)]})
+    raise UserError(f"formulation {formulation!r}: choose from {', '.join(clock_time.FORMULATIONS)}")
+
+
+try:  # KerasTuner is a dependency; the guard keeps the builders importable without it.
+    import keras_tuner
+except ImportError:  # pragma: no cover
+    keras_tuner = None
+
+
+if keras_tuner is not None:
+
+    class ClockHyperModel(keras_tuner.HyperModel):
+        """The multi-head reader's search space: trunk width and depth, dense width,
+        dropout, learning rate and the two heads' loss weights.
+
+        Fixed arguments go to `__init__`; `build(hp)` names every hyperparameter
+        with an explicit default (the task's defaults), so an empty HyperParameters
+        builds the model the `clock` task trains. Objective: `val_loss`.
+        """
+
+        def __init__(self, input_shape=(150, 150, 1), input_size=64, seed=None, name="clock_multihead",
+                     tunable=True):
+            super().__init__(name=name, tunable=tunable)
+            self.input_shape, self.input_size, self.seed = tuple(input_shape), input_size, seed
+
+        def build(self, hp):
+            base = hp.Choice("base_width", [8, 16, 24, 32], default=16)
+            depth = hp.Int("depth", 3, 5, default=4)
+            dense = hp.Choice("dense", [64, 128, 256], default=128)
+            dropout = hp.Float("dropout", 0.0, 0.5, step=0.1, default=0.2)
+            learning_rate = hp.Float("learning_rate", 1e-4, 1e-2, sampling="log", default=3e-3)
+            hour_weight = hp.Float("hour_loss_weight", 0.25, 4.0, sampling="log", default=1.0)
+            minute_weight = hp.Float("minute_loss_weight", 0.25, 4.0, sampling="log", default=1.0)
+            model = multihead(self.input_shape, input_size=self.input_size, widths=widths_for(base, depth),
+                              dense=dense, dropout=dropout, seed=self.seed)
+            model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                          **compile_args("multihead", hour_weight, minute_weight))
+            return model
+
+
+def widths_for(base, depth):
+    """Filters per block: base, 2 base, 4 base, then 4 base again (16 -> 16,32,64,64)."""
+    return tuple(base * 2 ** min(k, 2) for k in range(depth))

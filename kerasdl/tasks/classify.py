@@ -1,0 +1,202 @@
+"""Image classification with an MLP or a CNN: learning curves, confusion matrix, mistakes.
+
+The course's first supervised experiment, done properly: a held-out validation
+split for the curves, the test set touched once at the end, batch norm, a
+cosine learning-rate schedule, and (for the CNN on colour images) flips and
+shifts as augmentation inside the model.
+"""
+
+import dataclasses
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from kerasdl import data, plots
+from kerasdl.errors import UserError
+from kerasdl.models import classifiers
+from kerasdl.training import fit as fitting
+
+NAME = "classify"
+
+# Defaults per (model, kind of data): chosen for accuracy per CPU-minute on a
+# 2-core machine (reports/classify.md has the runs behind them). A field left
+# at None in Config takes its value from here.
+RECIPES = {
+    ("mlp", "grey"): dict(epochs=20, learning_rate=1e-3, hidden=(512, 256), dropout=0.3, augment="none"),
+    ("mlp", "colour"): dict(epochs=30, learning_rate=1e-3, hidden=(1024, 512, 256), dropout=0.2,
+                            augment="none"),
+    ("cnn", "grey"): dict(epochs=15, learning_rate=2e-3, widths=(32, 64, 128), dropout=0.2,
+                          augment="none"),
+    ("cnn", "colour"): dict(epochs=30, learning_rate=2e-3, widths=(32, 64, 128), dropout=0.1,
+                            augment="flip+shift"),
+}
+
+
+@dataclass
+class Config:
+    dataset: str = "fashion_mnist"  # fashion_mnist, cifar10, mnist, svhn, image_folder, leiden_digits, digits
+    model: str = "cnn"  # mlp or cnn
+    epochs: int | None = None  # passes over the training set (None: the recipe's, see RECIPES)
+    batch_size: int = 128  # examples per gradient step
+    learning_rate: float | None = None  # peak of the warm-up + cosine schedule (None: recipe)
+    weight_decay: float = 5e-4  # AdamW's decoupled weight decay
+    hidden: tuple[int, ...] | None = None  # MLP layer widths, e.g. 512,256 (None: recipe)
+    widths: tuple[int, ...] | None = None  # CNN filters per block, e.g. 32,64,128 (None: recipe)
+    dropout: float | None = None  # dropout after each block (None: recipe)
+    augment: str | None = None  # none, shift or flip+shift, inside the model (None: recipe)
+    validation_fraction: float = 0.1  # share of the training set held out for the curves
+    train_limit: int | None = None  # use at most this many training images (None: all)
+    test_limit: int | None = None  # use at most this many test images (None: all)
+    image_size: tuple[int, ...] | None = None  # image_folder only: resize to H,W
+    seed: int = 0  # seeds weights, the validation split and augmentation
+    data_dir: str | None = None  # look here first for the data set
+
+    def __post_init__(self):
+        if self.model not in classifiers.BUILDERS:
+            raise UserError(f"model={self.model!r}: choose one of {', '.join(classifiers.BUILDERS)}")
+        if not 0 <= self.validation_fraction < 1:
+            raise UserError(f"validation_fraction={self.validation_fraction}: expected a value in [0, 1)")
+        for name in ("epochs", "batch_size", "train_limit", "test_limit"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise UserError(f"{name}={value}: expected a positive number")
+        if self.augment not in (None, "none", "shift", "flip+shift"):
+            raise UserError(f"augment={self.augment!r}: choose none, shift or flip+shift")
+
+
+QUICK = dict(epochs=1, train_limit=512, test_limit=256, batch_size=64)
+
+
+def variant(config):
+    return f"{config.dataset}-{config.model}"
+
+
+def resolve(config, channels):
+    """Fill the fields left at None from the recipe for this model and kind of image."""
+    recipe = RECIPES[(config.model, "colour" if channels == 3 else "grey")]
+    filled = {k: v for k, v in recipe.items() if getattr(config, k) is None}
+    return dataclasses.replace(config, **filled)
+
+
+def load_data(config):
+    options = {"image_size": config.image_size} if config.dataset == "image_folder" else {}
+    ds = data.load(config.dataset, data_dir=config.data_dir, **options)
+    if config.train_limit or config.test_limit:
+        ds = ds.limit(config.train_limit, config.test_limit, seed=config.seed)
+    return ds
+
+
+def build_model(config, ds):
+    augment = None if config.augment == "none" else config.augment
+    common = dict(input_shape=ds.input_shape, num_classes=ds.num_classes, dropout=config.dropout,
+                  value_range=ds.value_range, augment=augment, seed=config.seed)
+    if config.model == "mlp":
+        return classifiers.mlp(hidden=config.hidden, **common)
+    return classifiers.cnn(widths=config.widths, **common)
+
+
+def run(config, run):
+    # === Data ===
+    ds = load_data(config)
+    config = resolve(config, ds.input_shape[-1])
+    run.write_json("resolved_config.json", dataclasses.asdict(config))
+    x_train, y_train, x_val, y_val = ds.split_validation(config.validation_fraction, seed=config.seed)
+    print(f"{ds.name}: {len(x_train)} train / {len(x_val)} validation / {len(ds.x_test)} test, "
+          f"{ds.num_classes} classes; {ds.provenance}")
+
+    # === Model ===
+    import keras
+
+    model = build_model(config, ds)
+    steps = config.epochs * int(np.ceil(len(x_train) / config.batch_size))
+    model.compile(
+        optimizer=fitting.cosine_adamw(config.learning_rate, steps, weight_decay=config.weight_decay),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=fitting.jit_compile_default(),
+    )
+
+    # === Train ===
+    started = time.perf_counter()
+    history = model.fit(
+        x_train, y_train, batch_size=config.batch_size, epochs=config.epochs,
+        validation_data=(x_val, y_val) if len(x_val) else None, verbose=2,
+    )
+    train_seconds = time.perf_counter() - started
+    run.write_history(history)
+    run.save_model(model)
+
+    # === Evaluate ===
+    def evaluate(x, y):
+        if not len(x):
+            return {"loss": None, "accuracy": None}
+        loss, accuracy = model.evaluate(x, y, batch_size=256, verbose=0)
+        return {"loss": float(loss), "accuracy": float(accuracy)}
+
+    results = {"train": evaluate(x_train, y_train), "validation": evaluate(x_val, y_val),
+               "test": evaluate(ds.x_test, ds.y_test)}
+    probabilities = model.predict(ds.x_test, batch_size=256, verbose=0)
+    predictions = probabilities.argmax(axis=1)
+
+    # === Figures ===
+    run.save_figure(plots.learning_curves(history, title=f"{config.model} on {ds.name}"),
+                    "learning_curves.png")
+    run.save_figure(plots.confusion_matrix(ds.y_test, predictions, ds.class_names,
+                                           title=f"{config.model} on {ds.name} (test)"),
+                    "confusion_matrix.png")
+    wrong = np.flatnonzero(predictions != ds.y_test)
+    # The most confident mistakes are the instructive ones.
+    wrong = wrong[np.argsort(-probabilities[wrong, predictions[wrong]])][:32]
+    titles = [f"{ds.class_names[ds.y_test[i]]}\n-> {ds.class_names[predictions[i]]} "
+              f"({probabilities[i, predictions[i]]:.2f})" for i in wrong]
+    run.save_figure(plots.image_grid(ds.x_test[wrong], titles, value_range=ds.value_range,
+                                     title="most confident test mistakes: true -> predicted (p)"),
+                    "misclassified.png")
+
+    # === Report ===
+    metrics = {
+        "dataset": ds.name, "model": config.model, "parameters": int(model.count_params()),
+        "epochs": config.epochs, "train_seconds": round(train_seconds, 1),
+        "seconds_per_epoch": round(train_seconds / config.epochs, 1),
+        "train_accuracy": results["train"]["accuracy"], "train_loss": results["train"]["loss"],
+        "val_accuracy": results["validation"]["accuracy"], "val_loss": results["validation"]["loss"],
+        "test_accuracy": results["test"]["accuracy"], "test_loss": results["test"]["loss"],
+        "keras_backend": keras.backend.backend(),
+    }
+    run.write_report(_report(config, ds, metrics, run))
+    return metrics
+
+
+def _fmt(value, digits=4):
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _report(config, ds, m, run):
+    command = run.read_json("config.json")["command"]
+    minutes = m["train_seconds"] / 60
+    return f"""## {config.model.upper()} on {ds.name}
+
+Command: `{command}`
+(backend {m['keras_backend']}; {m['parameters']:,} parameters; {m['epochs']} epochs in
+{minutes:.1f} min of training, {m['seconds_per_epoch']} s an epoch, on this machine).
+
+Data: {ds.provenance}.
+
+| split | accuracy | loss |
+|---|---|---|
+| train | {_fmt(m['train_accuracy'])} | {_fmt(m['train_loss'])} |
+| validation | {_fmt(m['val_accuracy'])} | {_fmt(m['val_loss'])} |
+| test | **{_fmt(m['test_accuracy'])}** | {_fmt(m['test_loss'])} |
+
+Recipe: widths/hidden {config.widths if config.model == 'cnn' else config.hidden}, dropout
+{config.dropout}, augmentation {config.augment}, AdamW (peak learning rate {config.learning_rate},
+weight decay {config.weight_decay}) with warm-up and cosine decay, batch {config.batch_size},
+validation share {config.validation_fraction}, seed {config.seed}.
+
+![learning curves](learning_curves.png)
+
+![confusion matrix](confusion_matrix.png)
+
+![misclassified](misclassified.png)
+"""

@@ -1,0 +1,217 @@
+"""Multi-class perceptron by hand: batch updates against online updates.
+
+Ten weight vectors (one per class, plus a bias input), trained with the
+perceptron rule written out in keras.ops (kerasdl.scratch.perceptron): batch
+mode takes one step per epoch with the summed corrections of every
+misclassified training point; online mode corrects the weights after each
+mistake, point by point. A mode that makes no mistake in a whole epoch has
+converged (its weights cannot change any more) and stops updating.
+"""
+
+import io
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from kerasdl import data, plots
+from kerasdl.errors import UserError
+from kerasdl.plots import distance as figures
+from kerasdl.scratch.perceptron import INITS, Perceptron, with_bias
+from kerasdl.training.progress import progress
+
+NAME = "perceptron"
+
+# The course's final table (Leiden digits): (train, test) accuracy.
+COURSE = {"batch": (0.9859, 0.8810), "online": (1.0, 0.8720)}
+
+MODES = ("batch", "online")
+
+
+@dataclass
+class Config:
+    dataset: str = "leiden_digits"  # any registered image data set (leiden_digits, digits, mnist, ...)
+    modes: tuple[str, ...] = ("batch", "online")  # update rules trained side by side
+    epochs: int = 100  # passes over the training set (a mode that makes no mistake in one stops there)
+    lr: float = 1.0  # step size; from zero weights it only scales them, the predictions stay the same
+    init: str = "zeros"  # initial weights: zeros, or normal (seeded, times init_scale)
+    init_scale: float = 0.01  # standard deviation of normal initial weights
+    shuffle: bool = False  # online: visit the points in a new seeded order each epoch (false: file order)
+    train_limit: int | None = None  # use at most this many training images (None: all)
+    test_limit: int | None = None  # use at most this many test images (None: all)
+    seed: int = 0  # seeds the initial weights and the online order
+    data_dir: str | None = None  # look here first for the data set
+
+    def __post_init__(self):
+        self.modes = tuple(self.modes)
+        if not self.modes or any(m not in MODES for m in self.modes):
+            raise UserError(f"modes={','.join(self.modes)}: choose from {', '.join(MODES)}")
+        if self.init not in INITS:
+            raise UserError(f"init={self.init!r}: choose one of {', '.join(INITS)}")
+        for name in ("epochs", "lr", "init_scale", "train_limit", "test_limit"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise UserError(f"{name}={value}: expected a positive number")
+
+
+QUICK = dict(epochs=5, train_limit=300, test_limit=150)
+
+
+def variant(config):
+    return config.dataset
+
+
+# === Data ===
+
+def load_data(config):
+    ds = data.load(config.dataset, data_dir=config.data_dir)
+    if config.train_limit or config.test_limit:
+        ds = ds.limit(config.train_limit, config.test_limit, seed=config.seed)
+    return ds
+
+
+def pixels(ds, x):
+    """Float data as stored (the Leiden digits in [-1, 1], as the course used
+    them); uint8 images divided by 255, so no pixel outweighs the bias input 1."""
+    return ds.scaled(x) if np.asarray(x).dtype == np.uint8 else np.asarray(x, dtype=np.float32)
+
+
+# === Train ===
+
+def train(config, ds, x_train, x_test):
+    """Train every mode; returns ({mode: Perceptron}, per-epoch history columns)."""
+    features = int(np.prod(ds.input_shape))
+    learners = {mode: Perceptron(features, ds.num_classes, lr=config.lr, init=config.init,
+                                 init_scale=config.init_scale, seed=config.seed + k)
+                for k, mode in enumerate(config.modes)}
+    history = {"epoch": []}
+    for mode in config.modes:
+        history.update({f"{mode}_mistakes": [], f"{mode}_train_accuracy": [], f"{mode}_test_accuracy": []})
+    converged = {}
+    for epoch in progress(range(1, config.epochs + 1), desc="perceptron epochs"):
+        history["epoch"].append(epoch)
+        for mode, learner in learners.items():
+            if mode in converged:
+                mistakes = 0
+            elif mode == "batch":
+                mistakes = learner.batch_epoch(x_train, ds.y_train)
+            else:
+                mistakes = learner.online_epoch(x_train, ds.y_train, shuffle=config.shuffle)
+            if mistakes == 0:
+                converged.setdefault(mode, epoch)
+            history[f"{mode}_mistakes"].append(mistakes)
+            history[f"{mode}_train_accuracy"].append(learner.accuracy(x_train, ds.y_train))
+            history[f"{mode}_test_accuracy"].append(learner.accuracy(x_test, ds.y_test))
+        if len(converged) == len(learners):
+            break
+    return learners, history, converged
+
+
+def as_keras_model(learner, ds, name):
+    """The learned weights as a Keras model (Flatten -> Dense) that outputs the class scores."""
+    import keras
+
+    inputs = keras.Input(shape=ds.input_shape, name="pixels")
+    x = keras.layers.Flatten(name="flatten")(inputs)
+    if ds.x_train.dtype == np.uint8:
+        x = keras.layers.Rescaling(1.0 / 255, name="rescale")(x)
+    dense = keras.layers.Dense(ds.num_classes, name="scores")
+    model = keras.Model(inputs, dense(x), name=name)
+    w = keras.ops.convert_to_numpy(learner.weights)
+    dense.set_weights([w[:-1], w[-1]])
+    return model
+
+
+# === The experiment ===
+
+def run(config, run):
+    started = time.perf_counter()
+    ds = load_data(config)
+    x_train, x_test = with_bias(pixels(ds, ds.x_train)), with_bias(pixels(ds, ds.x_test))
+    print(f"{ds.name}: {len(ds.y_train)} train / {len(ds.y_test)} test; {ds.provenance}")
+
+    learners, history, converged = train(config, ds, x_train, x_test)
+    train_seconds = time.perf_counter() - started
+    run.write_csv("history.csv", history)
+    for mode, learner in learners.items():
+        run.save_model(as_keras_model(learner, ds, f"perceptron_{mode}"), f"perceptron_{mode}.keras")
+
+    # === Evaluate ===
+    results = {mode: {"train": learner.accuracy(x_train, ds.y_train),
+                      "test": learner.accuracy(x_test, ds.y_test),
+                      "converged_epoch": converged.get(mode),
+                      "epochs_run": len(history["epoch"])}
+               for mode, learner in learners.items()}
+
+    # === Figures ===
+    panels = {"accuracy": {}, "mistakes in the epoch": {}}
+    for mode in learners:
+        panels["accuracy"][f"{mode} train"] = history[f"{mode}_train_accuracy"]
+        panels["accuracy"][f"{mode} test"] = history[f"{mode}_test_accuracy"]
+        panels["mistakes in the epoch"][mode] = history[f"{mode}_mistakes"]
+    run.save_figure(figures.epoch_curves(panels, percent=("accuracy",),
+                                         title=f"multi-class perceptron on {ds.name}"), "accuracy.png")
+    for mode, learner in learners.items():
+        run.save_figure(figures.signed_images(learner.weight_images(ds.input_shape), ds.class_names,
+                                              title=f"{mode} weights per class (red +, blue -)"),
+                        f"weights_{mode}.png")
+        run.save_figure(plots.confusion_matrix(ds.y_test, learner.predict(x_test), ds.class_names,
+                                               title=f"{mode} perceptron on {ds.name} (test)"),
+                        f"confusion_{mode}.png")
+
+    # === Report ===
+    metrics = {"dataset": ds.name, "train_size": len(ds.y_train), "test_size": len(ds.y_test),
+               "train_seconds": round(train_seconds, 1)}
+    for mode, r in results.items():
+        metrics.update({f"{mode}_train_accuracy": r["train"], f"{mode}_test_accuracy": r["test"],
+                        f"{mode}_converged_epoch": r["converged_epoch"]})
+    metrics["epochs_run"] = len(history["epoch"])
+    run.write_report(report(config, ds, results, metrics, run))
+    return metrics
+
+
+def _pct(value):
+    return f"{100 * value:.2f}%"
+
+
+def report(config, ds, results, m, run):
+    command = run.read_json("config.json")["command"]
+    course = ds.name == "leiden_digits"
+    rows = []
+    for mode, r in results.items():
+        state = (f"converged (no mistake) in epoch {r['converged_epoch']}" if r["converged_epoch"]
+                 else f"not converged after {r['epochs_run']} epochs")
+        theirs = f"{_pct(COURSE[mode][0])} | {_pct(COURSE[mode][1])}" if course else "- | -"
+        rows.append(f"| {mode} | **{_pct(r['train'])}** | **{_pct(r['test'])}** | {theirs} | {state} |")
+    against = ""
+    if course:
+        against = "Test accuracy against the course: " + ", ".join(
+            f"{mode} {'+' if d >= 0 else ''}{d:.2f} points"
+            for mode, d in ((mode, 100 * (r["test"] - COURSE[mode][1])) for mode, r in results.items())) + "."
+    order = ("a new seeded order each epoch" if config.shuffle else "the order of the training file")
+    weights = "\n\n".join(f"![{mode} weights](weights_{mode}.png)" for mode in results)
+    confusions = "\n\n".join(f"![{mode} confusion](confusion_{mode}.png)" for mode in results)
+    return f"""## Multi-class perceptron on {ds.name}
+
+Command: `{command}` ({m['train_seconds']} s on this machine, CPU).
+
+Data: {ds.provenance}; {m['train_size']} training and {m['test_size']} test images. One weight
+vector per class over the pixels and a bias input 1; initial weights {config.init}, learning rate
+{config.lr}, at most {config.epochs} epochs. Batch: one update an epoch, the sum of the corrections
+of every misclassified training point. Online: a correction after each mistake, the points in
+{order}.
+
+| update | train | test | course train | course test | state |
+|---|---|---|---|---|---|
+{chr(10).join(rows)}
+
+{against}
+
+![accuracy per epoch](accuracy.png)
+
+The weights, one image per class: a pixel in red raises that class's score when it is ink.
+
+{weights}
+
+{confusions}
+"""

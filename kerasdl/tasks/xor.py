@@ -1,0 +1,238 @@
+"""XOR by hand: the 2-2-1 sigmoid network with bias inputs, mean squared error, gradient descent.
+
+The course's first network that learns what a perceptron cannot. Forward
+pass, backpropagation and update are written out in keras.ops
+(kerasdl.scratch.networks). Every weight, the bias inputs' included (W1 is
+3x2, W2 is 3x1), starts uniform or normal in [-1, 1]. The sweep crosses
+learning rates with initialisations and seeds, and trains all of those
+networks at once as one population (a leading axis of replicas), full batch
+on the four points. A run *solves* XOR when all four outputs lie on the right
+side of 0.5; the report gives the share of solved runs per setting, the loss
+curves, and the decision surfaces of the chosen setting.
+"""
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from keras import ops
+
+from kerasdl.errors import UserError
+from kerasdl.plots import sweeps
+from kerasdl.scratch import networks
+
+NAME = "xor"
+
+POINTS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype="float32")
+TARGETS = np.array([[0], [1], [1], [0]], dtype="float32")
+
+
+@dataclass
+class Config:
+    learning_rates: tuple[float, ...] = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0)  # the learning-rate sweep
+    inits: tuple[str, ...] = ("uniform", "normal")  # uniform: U[-1,1]; normal: N(0, 0.5^2) cut at 2 sd, in [-1,1]
+    init_scale: float = 1.0  # initial weights lie in [-init_scale, init_scale]
+    runs: int = 20  # seeds per setting (each seed's initial weights are shared by every learning rate)
+    epochs: int = 5000  # full-batch gradient-descent steps on the four points
+    hidden: int = 2  # hidden sigmoid units (the course's net has 2)
+    learning_rate: float = 2.0  # the setting whose decision surfaces are drawn and whose net is saved
+    init: str = "uniform"  # the initialisation of that setting
+    seed: int = 0  # seeds the initial weights
+
+    def __post_init__(self):
+        bad = [i for i in self.inits if i not in ("uniform", "normal")]
+        if bad or not self.inits:
+            raise UserError(f"inits={','.join(self.inits)}: choose from uniform, normal")
+        if not self.learning_rates or min(self.learning_rates) <= 0:
+            raise UserError(f"learning_rates={self.learning_rates}: expected positive numbers")
+        for name in ("runs", "epochs", "hidden"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name}={getattr(self, name)}: expected a positive integer")
+        if self.init_scale <= 0:
+            raise UserError(f"init_scale={self.init_scale}: expected a positive number")
+        if self.learning_rate not in self.learning_rates or self.init not in self.inits:
+            raise UserError(f"learning_rate={self.learning_rate}, init={self.init}: the shown setting must be "
+                            f"one of the sweep (learning_rates {self.learning_rates}, inits {self.inits})")
+
+
+QUICK = dict(epochs=300, runs=3, learning_rates=(2.0, 10.0))
+
+
+def variant(config):
+    return "main"
+
+
+# === Model: one population of 2-H-1 nets, one replica per (init, learning rate, seed) ===
+
+def build_population(config):
+    """The replicas in the order (init, learning rate, seed), and their learning rates."""
+    per_init = [networks.init_weights((2, config.hidden, 1), init, config.init_scale, replicas=config.runs,
+                                      seed=config.seed + k) for k, init in enumerate(config.inits)]
+    per_init = [networks.replicate(w, len(config.learning_rates)) for w in per_init]
+    weights = [ops.concatenate([w[layer] for w in per_init], axis=0) for layer in range(2)]
+    rates = np.tile(np.repeat(np.asarray(config.learning_rates, dtype="float32"), config.runs), len(config.inits))
+    net = networks.SigmoidMLP(weights, loss="mse")
+    return net, rates
+
+
+def replica(config, init, learning_rate, run):
+    """Index of one run in the population."""
+    i, j = config.inits.index(init), config.learning_rates.index(learning_rate)
+    return (i * len(config.learning_rates) + j) * config.runs + run
+
+
+# === Train ===
+
+def train(net, rates, epochs):
+    """Full-batch gradient descent; returns the loss (steps, R) and solved flags (steps, R) per step."""
+    from kerasdl.training.progress import progress
+
+    x, y = ops.convert_to_tensor(POINTS), ops.convert_to_tensor(TARGETS)
+    losses, solved = [], []
+    for _ in progress(range(epochs), desc=f"XOR: {len(rates)} networks, {epochs} steps"):
+        loss, p = net.step(x, y, rates)
+        losses.append(loss)
+        solved.append(networks.correct(p, y) == len(POINTS))
+    return ops.convert_to_numpy(ops.stack(losses)), ops.convert_to_numpy(ops.stack(solved))
+
+
+def steps_to_solve(solved):
+    """Per run: the first step from which it stays solved to the end (NaN if unsolved at the end)."""
+    steps = solved.shape[0]
+    last_unsolved = np.where(~solved, np.arange(steps)[:, None], -1).max(axis=0)
+    return np.where(solved[-1], last_unsolved + 2.0, np.nan)  # steps are counted from 1
+
+
+# === Figures ===
+
+def surface_grid(net, index, resolution=101, extent=(-0.5, 1.5, -0.5, 1.5)):
+    """The output of replica `index` on a grid over `extent`, rows along x2."""
+    xs = np.linspace(extent[0], extent[1], resolution, dtype="float32")
+    ys = np.linspace(extent[2], extent[3], resolution, dtype="float32")
+    grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
+    single = networks.SigmoidMLP([w[index] for w in net.weights], loss="mse")
+    return ops.convert_to_numpy(single.predict(ops.convert_to_tensor(grid))).reshape(resolution, resolution)
+
+
+def hidden_lines(net, index):
+    """The hidden units' boundaries w1 x1 + w2 x2 + b = 0, as rows (w1, w2, b)."""
+    return ops.convert_to_numpy(net.weights[0][index]).T
+
+
+def run(config, run):
+    started = time.perf_counter()
+    # === Model ===
+    net, rates = build_population(config)
+    print(f"{len(rates)} networks 2-{config.hidden}-1: {len(config.inits)} inits x "
+          f"{len(config.learning_rates)} learning rates x {config.runs} seeds")
+
+    # === Train ===
+    losses, solved_per_step = train(net, rates, config.epochs)
+    final = ops.convert_to_numpy(net.predict(ops.convert_to_tensor(POINTS)))[..., 0]  # (R, 4)
+    solved = ((final > 0.5) == (TARGETS[:, 0] > 0.5)).all(axis=1)
+    solve_steps = steps_to_solve(solved_per_step)
+
+    # === Evaluate: one row per setting ===
+    shape = (len(config.inits), len(config.learning_rates), config.runs)
+    rows = []
+    for i, init in enumerate(config.inits):
+        for j, rate in enumerate(config.learning_rates):
+            sl = slice(replica(config, init, rate, 0), replica(config, init, rate, 0) + config.runs)
+            ok = solved[sl]
+            rows.append({"init": init, "learning_rate": rate, "runs": config.runs, "solved": int(ok.sum()),
+                         "solved_share": float(ok.mean()),
+                         "median_steps_to_solve": float(np.median(solve_steps[sl][ok])) if ok.any() else None,
+                         "median_final_loss": float(np.median(losses[-1, sl]))})
+    run.write_csv("sweep.csv", rows)
+    every = max(1, config.epochs // 200)
+    logged = np.arange(0, config.epochs, every)
+    if logged[-1] != config.epochs - 1:
+        logged = np.append(logged, config.epochs - 1)
+    run.write_csv("history.csv", [
+        {"step": int(s) + 1, "init": init, "learning_rate": rate, "run": k,
+         "loss": float(losses[s, replica(config, init, rate, k)])}
+        for init in config.inits for rate in config.learning_rates for k in range(config.runs) for s in logged])
+
+    # the shown setting's nets: the first solved one is saved
+    shown = [replica(config, config.init, config.learning_rate, k) for k in range(config.runs)]
+    saved = next((r for r in shown if solved[r]), shown[0])
+    run.save_model(net.to_keras(replica=saved, name="xor_2_2_1"), "xor.keras")
+
+    # === Figures ===
+    by_setting = losses.T.reshape(shape + (-1,))[..., logged]
+    solved_by_setting = solved.reshape(shape)
+    rate_labels = [f"lr {r:g}" for r in config.learning_rates]
+    run.save_figure(sweeps.loss_curve_grid(
+        by_setting, [f"{i} init" for i in config.inits], rate_labels, solved_by_setting, steps=logged + 1,
+        ylabel="MSE", title="XOR loss curves per learning rate (columns) and initialisation (rows); "
+                            "green: solved, red: not"), "loss_curves.png")
+    run.save_figure(sweeps.share_bars(solved_by_setting.mean(axis=2), config.learning_rates,
+                                      [f"{i} init" for i in config.inits], xlabel="learning rate",
+                                      ylabel="share of runs that solve XOR",
+                                      title=f"XOR solved after {config.epochs} steps ({config.runs} seeds each)"),
+                    "solved_share.png")
+    panels = shown[:8]
+    run.save_figure(sweeps.decision_surfaces(
+        [surface_grid(net, r) for r in panels], (-0.5, 1.5, -0.5, 1.5), POINTS, TARGETS,
+        [f"seed {k}: {'solved' if solved[r] else 'not solved'}, MSE {losses[-1, r]:.3g}"
+         for k, r in enumerate(panels)], lines=[hidden_lines(net, r) for r in panels],
+        title=f"{config.init} init, lr {config.learning_rate:g}"), "decision_surface.png")
+
+    # === Report ===
+    metrics = {
+        "networks": len(rates), "epochs": config.epochs,
+        "solved_share": float(solved.mean()),
+        "shown_setting_solved_share": float(solved[shown].mean()),
+        "best_setting": max(rows, key=lambda r: (r["solved_share"], -(r["median_steps_to_solve"] or 1e12))),
+        "saved_net_outputs": [float(v) for v in final[saved]],
+        "sweep": rows,
+        "wall_time_s": round(time.perf_counter() - started, 1),
+    }
+    run.write_report(_report(config, metrics, run))
+    return metrics
+
+
+def _report(config, m, run):
+    command = run.read_json("config.json")["command"]
+    table = ["| init | learning rate | solved | median steps to solve | median final MSE |",
+             "|---|---|---|---|---|"]
+    for r in m["sweep"]:
+        steps = "-" if r["median_steps_to_solve"] is None else f"{r['median_steps_to_solve']:.0f}"
+        table.append(f"| {r['init']} | {r['learning_rate']:g} | {r['solved']}/{r['runs']} "
+                     f"({r['solved_share']:.0%}) | {steps} | {r['median_final_loss']:.3g} |")
+    best = m["best_setting"]
+    outputs = ", ".join(f"{v:.3f}" for v in m["saved_net_outputs"])
+    return f"""## XOR with a 2-{config.hidden}-1 sigmoid network, by hand
+
+Command: `{command}`
+({m['networks']} networks trained together as one population, {config.epochs} full-batch steps each,
+in {m['wall_time_s']:.0f} s on this machine.)
+
+Data: the four XOR points (0,0)->0, (0,1)->1, (1,0)->1, (1,1)->0, generated. Loss: mean squared error
+over the four points; plain gradient descent; the gradient is the hand-written backpropagation of
+`kerasdl/scratch/networks.py` (checked against finite differences in `tests/test_xor.py`).
+All {3 * config.hidden + config.hidden + 1} weights, the bias inputs' included, start in
+[-{config.init_scale:g}, {config.init_scale:g}]: *uniform* draws from
+U[-{config.init_scale:g}, {config.init_scale:g}], *normal* from N(0, {config.init_scale / 2:g}^2) cut at two
+standard deviations. Seed k starts from the same weights at every learning rate, so the columns
+differ by the learning rate alone. A run counts as solved when all four outputs are on the right
+side of 0.5 after the last step; "steps to solve" is the step from which it stayed solved.
+
+| | |
+|---|---|
+| share of all runs solved | {m['solved_share']:.0%} |
+| best setting | {best['init']} init, lr {best['learning_rate']:g}: {best['solved']}/{best['runs']} solved |
+| shown setting ({config.init}, lr {config.learning_rate:g}) | {m['shown_setting_solved_share']:.0%} solved |
+| saved net (`xor.keras`), outputs on (0,0), (0,1), (1,0), (1,1) | {outputs} |
+
+{chr(10).join(table)}
+
+![solved share](solved_share.png)
+
+![loss curves](loss_curves.png)
+
+Decision surfaces of the shown setting's first seeds: the colour is the network's output, the black
+line its 0.5 contour, the dashed lines the two hidden units' own boundaries (w1 x1 + w2 x2 + b = 0).
+
+![decision surfaces](decision_surface.png)
+"""

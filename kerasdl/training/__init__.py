@@ -1,0 +1,1 @@
+"""What tasks share beyond a model: progress bars, callbacks, custom steps, attacks."""

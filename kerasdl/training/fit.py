@@ -1,0 +1,23 @@
+"""The pieces of a supervised `fit` that tasks share: optimizer schedule and compile."""
+
+import keras
+
+
+def jit_compile_default():
+    """XLA on TensorFlow's CPU path is ~3x *slower* for our small CNNs (reports/bench.md:
+    186 vs 524 images/s); elsewhere Keras's own "auto" choice stands."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if not tf.config.list_physical_devices("GPU"):
+            return False
+    return "auto"
+
+
+def cosine_adamw(learning_rate, steps, warmup_fraction=0.05, weight_decay=5e-4):
+    """AdamW with a linear warm-up to `learning_rate`, then cosine decay to zero over `steps`."""
+    warmup = max(1, int(warmup_fraction * steps))
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=learning_rate / 10, decay_steps=max(1, steps - warmup),
+        warmup_target=learning_rate, warmup_steps=warmup)
+    return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay)

@@ -1,0 +1,103 @@
+"""How good are generated images? A Fréchet distance and a classifier score, both
+on a classifier that kerasdl trains on the same data set.
+
+The FID of Heusel et al. (2017) compares Gaussians fitted to Inception-v3
+features of real and generated images. Inception's weights cannot be
+downloaded here, so the features are those of a small CNN
+(`kerasdl.models.classifiers.cnn`) trained on the generator's own training
+set: the numbers compare runs of this project with each other, not with
+published FIDs. The same classifier's predictions give an Inception-Score-like
+summary: confidence (mean top probability: does each image look like *some*
+class?), diversity (the effective number of classes predicted overall) and
+their combination exp(E_x KL(p(y|x) || p(y))).
+
+Pure numpy/scipy except `train_feature_classifier` and `features`, which use Keras.
+"""
+
+import warnings
+
+import numpy as np
+from scipy import linalg
+
+from kerasdl.errors import UserError
+
+
+def statistics(features):
+    """Mean and covariance (rows are samples) of a feature set (N, D), float64."""
+    features = np.asarray(features, dtype=np.float64)
+    if features.ndim != 2 or len(features) < 2:
+        raise UserError(f"Fréchet statistics need a 2-D array of at least 2 samples, "
+                        f"got shape {features.shape}")
+    return features.mean(axis=0), np.cov(features, rowvar=False)
+
+
+def frechet_distance_from_statistics(mu1, sigma1, mu2, sigma2, eps=1e-6):
+    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)), the Fréchet (2-Wasserstein)
+    distance between two Gaussians. A singular product gets eps on the diagonal
+    (as pytorch-fid does); the tiny imaginary part sqrtm leaves is dropped."""
+    mu1, mu2 = np.atleast_1d(mu1), np.atleast_1d(mu2)
+    sigma1, sigma2 = np.atleast_2d(sigma1), np.atleast_2d(sigma2)
+    diff = mu1 - mu2
+    with warnings.catch_warnings():  # a singular product is expected for few samples
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(sigma1 @ sigma2)
+        if not np.isfinite(covmean).all():
+            offset = np.eye(len(sigma1)) * eps
+            covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+    covmean = np.real(covmean)
+    value = diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean)
+    return float(max(value, 0.0))  # round-off can leave -1e-12 for identical sets
+
+
+def frechet_distance(features_a, features_b):
+    """The Fréchet distance between Gaussians fitted to two feature sets (N, D)."""
+    return frechet_distance_from_statistics(*statistics(features_a), *statistics(features_b))
+
+
+def classifier_scores(probabilities, eps=1e-12):
+    """From class probabilities (N, K) of generated (or real) images:
+    confidence = mean max_y p(y|x); diversity = exp(entropy of the mean p(y))
+    (1 .. K: how many classes are used); score = exp(E_x KL(p(y|x) || p(y)))
+    (the Inception Score's formula, with this classifier)."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    marginal = p.mean(axis=0)
+    kl = np.sum(p * (np.log(p + eps) - np.log(marginal + eps)), axis=1)
+    return {"confidence": float(p.max(axis=1).mean()),
+            "diversity": float(np.exp(-np.sum(marginal * np.log(marginal + eps)))),
+            "score": float(np.exp(kl.mean()))}
+
+
+# --------------------------------------------------------------------------- the classifier
+
+
+def train_feature_classifier(dataset, epochs=8, widths=(32, 64, 128), convs_per_block=2,
+                             batch_size=64, seed=0, verbose=2):
+    """A VGG-style CNN (kerasdl.models.classifiers.cnn) trained on `dataset`'s
+    training images; returns (model, test accuracy). Its global-average-pool
+    layer ("pool") is the feature layer, `widths[-1]` features wide."""
+    import keras
+
+    from kerasdl.models import classifiers
+
+    if dataset.num_classes < 2:
+        raise UserError(f"data set {dataset.name!r} has {dataset.num_classes} class: a Fréchet "
+                        "distance on classifier features needs a labelled set of 2+ classes")
+    model = classifiers.cnn(dataset.input_shape, dataset.num_classes, widths=tuple(widths),
+                            convs_per_block=convs_per_block, value_range=dataset.value_range, augment="flip+shift", seed=seed,
+                            name="feature_classifier")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(dataset.x_train, dataset.y_train, batch_size=batch_size, epochs=epochs,
+              verbose=verbose)
+    _, accuracy = model.evaluate(dataset.x_test, dataset.y_test, verbose=0)
+    return model, float(accuracy)
+
+
+def features(classifier, images, layer="pool", batch_size=128):
+    """(features (N, D) of `layer`, class probabilities (N, K)) for images in the
+    classifier's input range."""
+    import keras
+
+    both = keras.Model(classifier.inputs, [classifier.get_layer(layer).output, classifier.outputs[0]])
+    feats, probs = both.predict(np.asarray(images, dtype=np.float32), batch_size=batch_size, verbose=0)
+    return np.asarray(feats), np.asarray(probs)

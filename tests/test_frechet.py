@@ -1,0 +1,63 @@
+"""The Fréchet distance and the classifier score, against hand computations."""
+
+import numpy as np
+import pytest
+
+from kerasdl.errors import UserError
+from kerasdl.training import frechet
+
+
+def _gaussian(n=4000, d=6, seed=0):
+    return np.random.default_rng(seed).normal(size=(n, d))
+
+
+def test_distance_of_a_set_with_itself_is_zero():
+    a = _gaussian()
+    assert frechet.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_distance_grows_with_a_shift_as_its_squared_length():
+    a = _gaussian()
+    distances = [frechet.frechet_distance(a, a + shift) for shift in (0.0, 0.5, 1.0, 2.0)]
+    assert np.all(np.diff(distances) > 0)
+    # Same covariance: only ||mu1 - mu2||^2 = d * shift^2 remains.
+    assert distances[2] == pytest.approx(6 * 1.0 ** 2, rel=1e-6)
+    assert distances[3] == pytest.approx(6 * 2.0 ** 2, rel=1e-6)
+
+
+def test_diagonal_gaussians_match_the_closed_form():
+    mu1, mu2 = np.array([0.0, 1.0]), np.array([1.0, -1.0])
+    s1, s2 = np.diag([1.0, 4.0]), np.diag([9.0, 1.0])
+    # sum (mu diff)^2 + sum (a + b - 2 sqrt(a b)) = (1 + 4) + (1 + 9 - 6) + (4 + 1 - 4)
+    expected = 5.0 + 4.0 + 1.0
+    assert frechet.frechet_distance_from_statistics(mu1, s1, mu2, s2) == pytest.approx(expected)
+
+
+def test_a_scaled_set_is_farther_than_itself():
+    a = _gaussian()
+    assert frechet.frechet_distance(a, 2 * a) == pytest.approx(6 * (1 + 4 - 4), rel=0.05)
+
+
+def test_singular_covariances_give_a_finite_value():
+    a = np.zeros((10, 3))
+    a[:, 0] = np.arange(10)  # rank 1
+    assert np.isfinite(frechet.frechet_distance(a, a + 1.0))
+
+
+def test_statistics_need_two_samples():
+    with pytest.raises(UserError, match="at least 2 samples"):
+        frechet.statistics(np.ones((1, 3)))
+
+
+def test_classifier_scores_by_hand():
+    confident_and_diverse = np.eye(4)[[0, 1, 2, 3] * 5]
+    s = frechet.classifier_scores(confident_and_diverse)
+    assert s["confidence"] == pytest.approx(1.0)
+    assert s["diversity"] == pytest.approx(4.0)
+    assert s["score"] == pytest.approx(4.0)
+    collapsed = np.eye(4)[[2] * 20]
+    s = frechet.classifier_scores(collapsed)
+    assert s["diversity"] == pytest.approx(1.0) and s["score"] == pytest.approx(1.0)
+    unsure = np.full((10, 4), 0.25)
+    s = frechet.classifier_scores(unsure)
+    assert s["confidence"] == pytest.approx(0.25) and s["score"] == pytest.approx(1.0)

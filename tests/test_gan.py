@@ -1,0 +1,241 @@
+"""GAN models and the two-optimizer step: loss math by hand, the gradient penalty on
+critics whose input gradient is known, each step reducing its own loss on every
+backend, saving and loading, the 64x64 loaders, and both tasks' --quick runs."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from kerasdl.errors import DataCorrupt, UserError
+from kerasdl.models import gan
+from kerasdl.training.backends import two_optimizers
+
+from conftest import complete_run_folder
+
+
+def _np(x):
+    return ops.convert_to_numpy(x)
+
+
+def _parabola(n=256, seed=0):
+    x = np.random.default_rng(seed).uniform(-1, 1, n)
+    return np.stack([x, x ** 2], axis=1).astype("float32")
+
+
+def _toy_gan(loss="bce", d_steps=1, d_lr=2e-3, g_lr=2e-3, seed=1):
+    keras.utils.set_random_seed(seed)
+    model = gan.GAN(gan.mlp_generator(2, 2, (16,)), gan.mlp_discriminator(2, (16,)),
+                    loss=loss, d_steps=d_steps, seed=seed)
+    model.compile(d_optimizer=keras.optimizers.Adam(d_lr), g_optimizer=keras.optimizers.Adam(g_lr))
+    return model
+
+
+# --------------------------------------------------------------------------- loss math
+
+
+@pytest.mark.backends
+def test_bce_losses_match_hand_computation():
+    real, fake = np.array([[2.0], [-1.0]], "float32"), np.array([[0.5], [-3.0]], "float32")
+
+    def nll(p):
+        return -np.log(p)
+
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    d_expected = nll(sig(real)).mean() + nll(1 - sig(fake)).mean()
+    g_expected = nll(sig(fake)).mean()
+    assert _np(two_optimizers.bce_discriminator_loss(real, fake)) == pytest.approx(d_expected, rel=1e-5)
+    assert _np(two_optimizers.bce_generator_loss(fake)) == pytest.approx(g_expected, rel=1e-5)
+    assert _np(two_optimizers.wasserstein_critic_loss(real, fake)) == pytest.approx(-1.25 - 0.5)
+    assert _np(two_optimizers.wasserstein_generator_loss(fake)) == pytest.approx(1.25)
+
+
+@pytest.mark.backends
+def test_input_gradient_of_a_square_is_twice_the_input():
+    x = ops.convert_to_tensor(np.array([[1.0, -2.0], [0.5, 3.0]], "float32"))
+    grad = two_optimizers.input_gradient(lambda v: ops.sum(v * v, axis=1), x)
+    np.testing.assert_allclose(_np(ops.stop_gradient(grad)), 2 * _np(x), rtol=1e-6)
+
+
+@pytest.mark.backends
+def test_gradient_penalty_of_a_linear_critic_is_its_weight_norm_minus_one_squared():
+    # f(x) = w . flatten(x) + b has input gradient w everywhere: penalty (||w|| - 1)^2.
+    w = np.array([0.5, -1.0, 2.0, 0.25], "float32")
+    inputs = keras.Input((2, 2, 1))
+    out = keras.layers.Dense(1, kernel_initializer=keras.initializers.Constant(w.reshape(4, 1)),
+                             bias_initializer="ones")(keras.layers.Flatten()(inputs))
+    critic = keras.Model(inputs, out)
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(size=(2, 5, 2, 2, 1)).astype("float32")
+    alpha = rng.uniform(size=5).astype("float32")
+    penalty = _np(ops.stop_gradient(two_optimizers.gradient_penalty(critic, real, fake, alpha)))
+    assert penalty == pytest.approx((np.linalg.norm(w) - 1) ** 2, rel=1e-5)
+
+
+@pytest.mark.backends
+def test_gradient_penalty_of_a_quadratic_critic_uses_the_interpolates():
+    # f(x) = sum x^2: gradient 2 x_hat at x_hat = real + alpha (fake - real).
+    critic = keras.Sequential([keras.Input((3,)),
+                               keras.layers.Lambda(lambda v: ops.sum(v * v, axis=1, keepdims=True))])
+    rng = np.random.default_rng(1)
+    real, fake = rng.normal(size=(2, 4, 3)).astype("float32")
+    alpha = np.array([0.0, 0.25, 0.5, 1.0], "float32")
+    x_hat = real + alpha[:, None] * (fake - real)
+    expected = np.mean((2 * np.linalg.norm(x_hat, axis=1) - 1) ** 2)
+    penalty = _np(ops.stop_gradient(two_optimizers.gradient_penalty(critic, real, fake, alpha)))
+    assert penalty == pytest.approx(expected, rel=1e-5)
+
+
+# --------------------------------------------------------------------------- each step reduces its loss
+
+
+@pytest.mark.backends
+@pytest.mark.parametrize("loss,d_steps", [("bce", 1), ("wasserstein", 2)])
+def test_discriminator_step_reduces_its_loss_with_the_generator_frozen(loss, d_steps):
+    model = _toy_gan(loss, d_steps, d_lr=5e-3, g_lr=0.0)
+    before = [_np(w).copy() for w in model.generator.weights]
+    history = model.fit(_parabola(), batch_size=64, epochs=5, verbose=0).history
+    assert history["d_loss"][-1] < history["d_loss"][0] - 0.05, history["d_loss"]
+    for w, b in zip(model.generator.weights, before):  # a zero learning rate moves nothing
+        np.testing.assert_allclose(_np(w), b)
+
+
+@pytest.mark.backends
+@pytest.mark.parametrize("loss", ["bce", "wasserstein"])
+def test_generator_step_reduces_its_loss_with_the_discriminator_frozen(loss):
+    model = _toy_gan(loss, d_lr=0.0, g_lr=5e-3)
+    before = [_np(w).copy() for w in model.discriminator.weights]
+    history = model.fit(_parabola(), batch_size=64, epochs=5, verbose=0).history
+    assert history["g_loss"][-1] < history["g_loss"][0] - 0.01, history["g_loss"]
+    for w, b in zip(model.discriminator.weights, before):
+        np.testing.assert_allclose(_np(w), b)
+
+
+@pytest.mark.backends
+def test_dcgan_step_runs_and_updates_batch_norm_statistics():
+    keras.utils.set_random_seed(0)
+    model = gan.GAN(gan.dcgan_generator(4, (16, 16, 1), width=2), gan.dcgan_discriminator((16, 16, 1), 2))
+    model.compile()
+    moving = model.generator.get_layer("project_bn").moving_mean
+    before = _np(moving).copy()
+    images = np.random.default_rng(0).uniform(-1, 1, (8, 16, 16, 1)).astype("float32")
+    logs = model.fit(images, batch_size=4, epochs=1, verbose=0).history
+    assert set(logs) == {"d_loss", "g_loss", "d_real", "d_fake"}
+    assert not np.allclose(_np(moving), before)
+
+
+# --------------------------------------------------------------------------- models, saving
+
+
+@pytest.mark.backends
+def test_save_and_load_generates_again(tmp_path):
+    model = _toy_gan("wasserstein", d_steps=2)
+    model.fit(_parabola(64), batch_size=32, epochs=1, verbose=0)
+    path = tmp_path / "gan.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded, gan.GAN) and loaded.loss_kind == "wasserstein" and loaded.d_steps == 2
+    z = np.random.default_rng(0).normal(size=(5, 2)).astype("float32")
+    np.testing.assert_allclose(_np(loaded.generator(z)), _np(model.generator(z)), rtol=1e-5, atol=1e-6)
+    loaded.fit(_parabola(64), batch_size=32, epochs=1, verbose=0)  # compiled again: trains on
+
+
+def test_dcgan_shapes_and_ranges():
+    g = gan.dcgan_generator(10, (64, 64, 3), width=2)
+    d = gan.dcgan_discriminator((64, 64, 3), width=2)
+    images = _np(g(np.ones((2, 10), "float32")))
+    assert images.shape == (2, 64, 64, 3) and images.min() >= -1 and images.max() <= 1
+    assert _np(d(images)).shape == (2, 1)
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(UserError, match="multiple of 16"):
+        gan.dcgan_generator(10, (28, 28, 1))
+    with pytest.raises(ValueError, match="BatchNormalization"):
+        gan.GAN(gan.dcgan_generator(4, (16, 16, 1), 2), gan.dcgan_discriminator((16, 16, 1), 2, "batch"),
+                loss="wasserstein")
+    with pytest.raises(ValueError, match="loss must be"):
+        gan.GAN(gan.mlp_generator(), gan.mlp_discriminator(), loss="hinge")
+
+
+# --------------------------------------------------------------------------- 64x64 loaders
+
+
+def _fake_flowers(folder, n=40, classes=3):
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    split = np.array((["train"] * 6 + ["valid", "test"]) * (n // 8))
+    np.savez(folder / "flowers102_64x64.npz", x=rng.integers(0, 256, (n, 64, 64, 3), dtype=np.uint8),
+             y=(np.arange(n) % classes + 1).astype(np.uint8), image_id=np.arange(n), split=split,
+             class_names=np.array([f"flower {k}" for k in range(classes)]))
+
+
+def test_flowers102_loader_shifts_labels_and_keeps_the_split(tmp_path, home):
+    from kerasdl.data import images64
+
+    _fake_flowers(tmp_path / "flowers102")
+    ds = images64.load_flowers102(data_dir=tmp_path)
+    assert ds.x_train.shape == (30, 64, 64, 3) and len(ds.x_val) == 5 and len(ds.x_test) == 5
+    assert ds.y_train.min() == 0 and ds.y_train.max() == 2 and ds.num_classes == 3
+    (tmp_path / "flowers102" / "flowers102_64x64.npz").write_bytes(b"not a zip")
+    with pytest.raises(DataCorrupt, match="not a readable"):
+        images64.load_flowers102(data_dir=tmp_path)
+
+
+def test_faces_loader_holds_out_two_images_per_person(tmp_path, home):
+    from kerasdl.data import images64
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "olivetti_faces.npz", images=rng.integers(0, 256, (30, 64, 64), dtype=np.uint8),
+             target=np.repeat(np.arange(3), 10).astype(np.uint8))
+    ds = images64.load_faces(data_dir=tmp_path)
+    assert ds.x_train.shape == (24, 64, 64, 1) and ds.x_test.shape == (6, 64, 64, 1)
+    assert sorted(np.bincount(ds.y_test)) == [2, 2, 2]
+
+
+# --------------------------------------------------------------------------- the tasks
+
+
+def test_gan_quick_writes_a_complete_run_folder(run_cli, tmp_path):
+    _fake_flowers(tmp_path / "data" / "flowers102", n=64, classes=4)
+    code, out, err = run_cli("gan", "--quick", "--data-dir", tmp_path / "data", "--out", tmp_path / "runs",
+                             "--set", "variant=wgan-gp", "--set", "d_steps=2", "--set", "z_dim=10")
+    assert code == 0, err
+    folder = complete_run_folder(tmp_path / "runs", "gan")
+    for name in ("gan.keras", "history.csv", "steps.csv", "samples.png", "latent_pca.png",
+                 "interpolation.png", "samples_through_training.png", "losses.png"):
+        assert (folder / name).is_file(), name
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["variant"] == "wgan-gp" and metrics["z_dim"] == 10
+    assert np.isfinite(metrics["frechet"]) and metrics["frechet"] >= 0
+    assert "Fréchet" in (folder / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_gan_quick_z_dim_sweep(run_cli, tmp_path):
+    _fake_flowers(tmp_path / "data" / "flowers102", n=64, classes=4)
+    code, _, err = run_cli("gan", "--quick", "--data-dir", tmp_path / "data", "--out", tmp_path / "runs",
+                           "--set", "sweep_z_dim=true")
+    assert code == 0, err
+    folder = complete_run_folder(tmp_path / "runs", "gan")
+    assert (folder / "z_dim_scores.png").is_file() and (folder / "gan_z500.keras").is_file()
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert {"z10", "z100", "z500"} <= set(metrics)
+
+
+def test_gan_config_errors_are_one_line(run_cli, tmp_path):
+    code, _, err = run_cli("gan", "--quick", "--set", "variant=vae", "--out", tmp_path)
+    assert code == 2 and "variant='vae'" in err and "\n" not in err.strip()
+
+
+def test_gan_2d_quick_writes_frames_and_a_gif(run_cli, tmp_path):
+    code, out, err = run_cli("gan-2d", "--quick", "--out", tmp_path / "runs")
+    assert code == 0, err
+    folder = complete_run_folder(tmp_path / "runs", "gan-2d")
+    for name in ("frames.png", "final_frame.png", "curves.png", "gan_2d.keras", "history.csv"):
+        assert (folder / name).is_file(), name
+    assert (folder / "training.gif").read_bytes()[:6] in (b"GIF89a", b"GIF87a")
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert 0 <= metrics["x_coverage"] <= 1 and metrics["frechet_2d"] >= 0

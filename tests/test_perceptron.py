@@ -1,0 +1,121 @@
+"""The multi-class perceptron by hand: its update against a hand computation and
+finite differences, the fast online pass against the plain loop, the task."""
+
+import numpy as np
+import pytest
+from keras import ops
+
+from conftest import complete_run_folder
+from kerasdl.errors import UserError
+from kerasdl.scratch import perceptron as P
+
+
+def problem(n=40, d=5, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    return x, rng.integers(0, classes, n)
+
+
+@pytest.mark.backends
+def test_batch_step_matches_hand_computation():
+    # Rows: feature 1, feature 2, bias; columns: classes 0, 1, 2.
+    w = np.eye(3, dtype=np.float32)
+    x = np.array([[1.0, 2.0], [-1.0, 0.0]], np.float32)
+    y = np.array([1, 0])
+    xb = P.with_bias(x)  # [[1, 2, 1], [-1, 0, 1]]
+    # Point 1 scores [1, 2, 1] -> class 1: right, no change. Point 2 scores
+    # [-1, 0, 1] -> class 2, not 0: w_0 += 0.5 x2 and w_2 -= 0.5 x2.
+    expected = np.array([[0.5, 0, 0.5], [0, 1, 0], [0.5, 0, 0.5]], np.float32)
+    np.testing.assert_allclose(np.asarray(P.batch_step(w, xb, y, 0.5)), expected)
+    # The criterion: point 2 contributes max score 1 minus its true score -1.
+    assert float(P.criterion(w, xb, y)) == pytest.approx(2.0)
+
+
+@pytest.mark.backends
+def test_gradient_equals_finite_differences_of_the_criterion():
+    x, y = problem()
+    xb = P.with_bias(x)
+    w = np.random.default_rng(1).normal(size=(6, 3)).astype(np.float32)
+    grad = np.asarray(P.gradient(w, xb, y))
+    eps = 1e-2  # L is piecewise linear: exact while no point changes its top class
+    numeric = np.zeros_like(w)
+    for index in np.ndindex(*w.shape):
+        up, down = w.copy(), w.copy()
+        up[index] += eps
+        down[index] -= eps
+        numeric[index] = (float(P.criterion(up, xb, y)) - float(P.criterion(down, xb, y))) / (2 * eps)
+    np.testing.assert_allclose(grad, numeric, atol=2e-2)
+    assert np.abs(grad).sum() > 0  # some points are wrong, so the test says something
+
+
+def plain_online(w, xb, y, lr, order):
+    """Rosenblatt's rule one point at a time, in numpy: the reference."""
+    w = w.copy()
+    mistakes = 0
+    for i in order:
+        predicted = int(np.argmax(xb[i] @ w))
+        if predicted != y[i]:
+            w[:, y[i]] += lr * xb[i]
+            w[:, predicted] -= lr * xb[i]
+            mistakes += 1
+    return w, mistakes
+
+
+@pytest.mark.backends
+@pytest.mark.parametrize("lookahead", [1, 3, 128])
+def test_online_epoch_equals_the_plain_loop(lookahead):
+    x, y = problem(n=60)
+    xb = ops.convert_to_numpy(P.with_bias(x))
+    w = np.random.default_rng(2).normal(scale=0.1, size=(6, 3)).astype(np.float32)
+    order = np.random.default_rng(3).permutation(60)
+    ours, mistakes = P.online_epoch(w, xb, y, 0.7, order, lookahead=lookahead)
+    expected, expected_mistakes = plain_online(w, xb, y, 0.7, order)
+    assert mistakes == expected_mistakes > 0
+    np.testing.assert_allclose(np.asarray(ours), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.backends
+def test_both_modes_separate_separable_data():
+    rng = np.random.default_rng(4)
+    centres = np.array([[4, 0], [-4, 0], [0, 4]], np.float32)
+    y = rng.integers(0, 3, 90)
+    x = centres[y] + rng.normal(scale=0.5, size=(90, 2)).astype(np.float32)
+    xb = P.with_bias(x)
+    for mode in ("batch", "online"):
+        model = P.Perceptron(2, 3, seed=0)
+        for _ in range(50):
+            mistakes = model.batch_epoch(xb, y) if mode == "batch" else model.online_epoch(xb, y)
+            if mistakes == 0:
+                break
+        assert mistakes == 0 and model.accuracy(xb, y) == 1.0, mode
+    assert model.weight_images((1, 2)).shape == (3, 1, 2)
+
+
+def test_bad_arguments_are_user_errors():
+    with pytest.raises(UserError, match="init"):
+        P.Perceptron(4, 2, init="uniform")
+    with pytest.raises(UserError, match="lr"):
+        P.Perceptron(4, 2, lr=0)
+
+
+def test_quick_run_writes_complete_folder(run_cli, home):
+    code, out, err = run_cli("perceptron", "--quick", "--set", "dataset=digits", "--out", home / "runs")
+    assert code == 0, err
+    folder = complete_run_folder(home / "runs", "perceptron")
+    for name in ("history.csv", "accuracy.png", "weights_batch.png", "weights_online.png",
+                 "perceptron_online.keras"):
+        assert (folder / name).is_file(), name
+    import json
+
+    import keras
+
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["online_train_accuracy"] > 0.8
+    # The saved Keras model scores like the hand-written perceptron.
+    model = keras.saving.load_model(folder / "perceptron_online.keras")
+    assert model.output_shape == (None, 10)
+
+
+def test_bad_config_is_one_line(run_cli):
+    code, _, err = run_cli("perceptron", "--set", "modes=stochastic")
+    assert code == 2 and "modes=stochastic" in err
