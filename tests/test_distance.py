@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from keras import ops
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.neighbors import NearestCentroid as SkNearestCentroid
 
@@ -22,9 +23,9 @@ def blobs(n, d=12, classes=4, seed=0):
 def test_pairwise_distances_match_hand_computation():
     a = np.array([[0.0, 0.0], [3.0, 4.0]], np.float32)
     b = np.array([[3.0, 0.0], [0.0, 2.0], [-1.0, 0.0]], np.float32)
-    euclid = np.asarray(distance.pairwise_distances(a, b, "euclidean"))
+    euclid = ops.convert_to_numpy(distance.pairwise_distances(a, b, "euclidean"))
     np.testing.assert_allclose(euclid, [[3, 2, 1], [4, np.sqrt(13), np.sqrt(32)]], rtol=1e-5)
-    cosine = np.asarray(distance.pairwise_distances(a[1:], b, "cosine"))
+    cosine = ops.convert_to_numpy(distance.pairwise_distances(a[1:], b, "cosine"))
     # cos between (3,4) and (3,0) is 3/5, (0,2): 4/5, (-1,0): -3/5
     np.testing.assert_allclose(cosine, [[1 - 0.6, 1 - 0.8, 1 + 0.6]], atol=1e-6)
 
@@ -66,7 +67,7 @@ def test_nearest_centroid_equals_scikit_learn():
     q, _ = blobs(90, seed=3)
     ours = distance.NearestCentroid("euclidean").fit(x, y)
     theirs = SkNearestCentroid().fit(x, y)
-    np.testing.assert_allclose(np.asarray(ours.centroids), theirs.centroids_, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ops.convert_to_numpy(ours.centroids), theirs.centroids_, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(ours.predict(q, block=50), theirs.predict(q))
 
 

@@ -26,7 +26,7 @@ def test_batch_step_matches_hand_computation():
     # Point 1 scores [1, 2, 1] -> class 1: right, no change. Point 2 scores
     # [-1, 0, 1] -> class 2, not 0: w_0 += 0.5 x2 and w_2 -= 0.5 x2.
     expected = np.array([[0.5, 0, 0.5], [0, 1, 0], [0.5, 0, 0.5]], np.float32)
-    np.testing.assert_allclose(np.asarray(P.batch_step(w, xb, y, 0.5)), expected)
+    np.testing.assert_allclose(ops.convert_to_numpy(P.batch_step(w, xb, y, 0.5)), expected)
     # The criterion: point 2 contributes max score 1 minus its true score -1.
     assert float(P.criterion(w, xb, y)) == pytest.approx(2.0)
 
@@ -36,7 +36,7 @@ def test_gradient_equals_finite_differences_of_the_criterion():
     x, y = problem()
     xb = P.with_bias(x)
     w = np.random.default_rng(1).normal(size=(6, 3)).astype(np.float32)
-    grad = np.asarray(P.gradient(w, xb, y))
+    grad = ops.convert_to_numpy(P.gradient(w, xb, y))
     eps = 1e-2  # L is piecewise linear: exact while no point changes its top class
     numeric = np.zeros_like(w)
     for index in np.ndindex(*w.shape):
@@ -71,7 +71,7 @@ def test_online_epoch_equals_the_plain_loop(lookahead):
     ours, mistakes = P.online_epoch(w, xb, y, 0.7, order, lookahead=lookahead)
     expected, expected_mistakes = plain_online(w, xb, y, 0.7, order)
     assert mistakes == expected_mistakes > 0
-    np.testing.assert_allclose(np.asarray(ours), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ops.convert_to_numpy(ours), expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.backends

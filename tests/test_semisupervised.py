@@ -108,3 +108,11 @@ def test_too_many_labels_is_one_line(run_cli, tmp_path):
     code, _, err = run_cli("semisupervised", "--quick", "--set", f"dataset={TOY}",
                            "--set", "labels=5000", "--out", tmp_path)
     assert code == 2 and "labels=5000" in err
+
+
+def test_unreadable_vae_model_is_one_line(run_cli, tmp_path):
+    bad = tmp_path / "not-a-model.keras"
+    bad.write_text("nothing here")
+    code, _, err = run_cli("semisupervised", "--quick", "--set", f"dataset={TOY}",
+                           "--set", f"vae_model={bad}", "--out", tmp_path)
+    assert code == 2 and "cannot load it as a Keras model" in err and len(err.strip().splitlines()) <= 2

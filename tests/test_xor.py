@@ -57,14 +57,14 @@ def test_initialisations_stay_in_range_and_replicas_differ():
 def test_population_learns_xor_and_learning_rates_are_per_replica():
     from kerasdl.tasks import xor
 
-    config = xor.Config(learning_rates=(0.01, 5.0), inits=("uniform",), runs=4, epochs=800, learning_rate=5.0)
+    config = xor.Config(learning_rates=(0.01, 10.0), inits=("uniform",), runs=4, epochs=300, learning_rate=10.0)
     net, rates = xor.build_population(config)
-    np.testing.assert_allclose(rates, [0.01] * 4 + [5.0] * 4)
+    np.testing.assert_allclose(rates, [0.01] * 4 + [10.0] * 4)
     losses, solved = xor.train(net, rates, config.epochs)
-    assert losses.shape == (800, 8) and solved.shape == (800, 8)
-    # same initial weights, tiny learning rate: the loss barely moves; large one: XOR solved by most
+    assert losses.shape == (300, 8) and solved.shape == (300, 8)
+    # same initial weights; a tiny learning rate stays near the plateau, a large one solves XOR
     assert np.allclose(losses[0, :4], losses[0, 4:])
-    assert np.abs(losses[-1, :4] - losses[0, :4]).max() < 0.01
+    assert losses[-1, :4].min() > 0.2 and not solved[-1, :4].any()
     assert solved[-1, 4:].sum() >= 2 and losses[-1, 4:].min() < 0.05
 
 
@@ -75,11 +75,13 @@ def test_steps_to_solve_counts_from_the_last_unsolved_step():
     np.testing.assert_array_equal(steps_to_solve(solved), [4, np.nan, 1])
 
 
-def test_bad_settings_are_one_line_errors(run_cli, home):
-    code, _, err = run_cli("xor", "--set", "inits=gaussian", "--out", home / "runs")
-    assert code == 2 and "inits=gaussian" in err and len(err.strip().splitlines()) <= 2
-    code, _, err = run_cli("xor", "--set", "learning_rate=3", "--out", home / "runs")
-    assert code == 2 and "must be one of the sweep" in err
+@pytest.mark.parametrize("options, message", [
+    (("--set", "inits=gaussian"), "inits=gaussian"),
+    (("--set", "learning_rate=3"), "must be one of the sweep"),
+])
+def test_bad_settings_are_one_line_errors(run_cli, home, options, message):
+    code, _, err = run_cli("xor", *options, "--out", home / "runs")
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
 def test_quick_run_writes_a_complete_run_folder(run_cli, home):

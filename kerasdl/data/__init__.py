@@ -14,7 +14,10 @@ from kerasdl.data.registry import (  # noqa: F401
     register,
 )
 
-# Imported for their @register side effect; order does not matter.
+# Imported for their @register side effect, so describe() (`kerasdl data list`)
+# and load() know every set whichever task imported the package; order does
+# not matter. A new data module adds itself here.
 from kerasdl.data import idx, cifar, svhn, tabular, image_folder  # noqa: F401,E402
+from kerasdl.data import clocks, images64  # noqa: F401,E402
 
 __all__ = ["Dataset", "Locator", "describe", "load", "names", "register"]

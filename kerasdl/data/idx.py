@@ -170,7 +170,8 @@ def _probe_mnist(folder):
 
 def _read_mnist(hit):
     if hit.kind == "npz":
-        return _dataset("mnist", _read_npz(hit.path), MNIST_CLASSES, f"MNIST mnist.npz in {hit.path.parent}")
+        return _dataset("mnist", _read_npz(hit.path), MNIST_CLASSES,
+                        f"MNIST mnist.npz in {hit.path.parent}")
     return _dataset("mnist", _read_idx_set("mnist", hit.files), MNIST_CLASSES,
                     f"MNIST IDX files in {hit.path}")
 

@@ -15,7 +15,9 @@ Resolution order (design.md, "Data"), first hit wins:
 Each root is searched directly and in subfolders named after the data set and
 its aliases, so `--data-dir /work/shared/data` works for every set stored there.
 When everything fails the user gets a single `DataNotFound` line; a download
-library's exception never escapes (it would read like a bug in kerasdl).
+library's exception never escapes (it would read like a bug in kerasdl). A file
+that is found but unreadable raises `DataCorrupt` naming it, instead of falling
+through to the next place: a silently skipped broken copy is never repaired.
 
 This module imports neither keras nor tensorflow: importing keras fixes the
 backend for the whole process, and the CLI must be able to list data sets
@@ -83,7 +85,8 @@ class Dataset:
                     f"{self.name}: x_{split} and y_{split} differ in length "
                     f"({_len(x)} vs {_len(y)})"
                 )
-        self.class_names = [str(c) for c in (self.class_names or [])]
+        names = [] if self.class_names is None else self.class_names  # may be an array
+        self.class_names = [str(c) for c in names]
         if self.value_range is None:
             self.value_range = _infer_range(self.x_train)
         self.value_range = tuple(self.value_range)

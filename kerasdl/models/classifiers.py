@@ -39,8 +39,11 @@ def augmentation(kind, seed=None, name="augment"):
 
 
 def mlp(input_shape, num_classes, hidden=(512, 256), dropout=0.2, value_range=(0, 255),
-        augment=None, seed=None, name="mlp"):
-    """Dense -> BatchNorm -> ReLU -> Dropout blocks, then a softmax layer."""
+        augment=None, seed=None, bn_momentum=0.99, name="mlp"):
+    """Dense -> BatchNorm -> ReLU -> Dropout blocks, then a softmax layer.
+
+    `bn_momentum`: batch norm's moving statistics forget their start (variance 1)
+    as momentum**steps; runs of only a few hundred steps want ~0.9."""
     if not hidden or any(h <= 0 for h in hidden):
         raise UserError(f"hidden={hidden!r}: expected positive layer widths, e.g. 512,256")
     # === Layers and functional model ===
@@ -48,7 +51,7 @@ def mlp(input_shape, num_classes, hidden=(512, 256), dropout=0.2, value_range=(0
     x = layers.Flatten(name="flatten")(x)
     for k, width in enumerate(hidden, 1):
         x = layers.Dense(width, use_bias=False, name=f"dense{k}")(x)
-        x = layers.BatchNormalization(name=f"dense{k}_bn")(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, name=f"dense{k}_bn")(x)
         x = layers.ReLU(name=f"dense{k}_relu")(x)
         if dropout:
             x = layers.Dropout(dropout, seed=seed, name=f"dense{k}_dropout")(x)
@@ -56,11 +59,11 @@ def mlp(input_shape, num_classes, hidden=(512, 256), dropout=0.2, value_range=(0
     return keras.Model(inputs, outputs, name=name)
 
 
-def conv_block(x, filters, convs, name, dropout=0.0, seed=None):
+def conv_block(x, filters, convs, name, dropout=0.0, seed=None, bn_momentum=0.99):
     """`convs` x (3x3 conv -> BN -> ReLU), then 2x2 max-pool (and dropout)."""
     for k in range(1, convs + 1):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{k}")(x)
-        x = layers.BatchNormalization(name=f"{name}_bn{k}")(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn{k}")(x)
         x = layers.ReLU(name=f"{name}_relu{k}")(x)
     x = layers.MaxPooling2D(2, name=f"{name}_pool")(x)
     if dropout:
@@ -69,9 +72,10 @@ def conv_block(x, filters, convs, name, dropout=0.0, seed=None):
 
 
 def cnn(input_shape, num_classes, widths=(32, 64, 128), convs_per_block=2, dropout=0.2,
-        head_dropout=0.3, value_range=(0, 255), augment=None, seed=None, name="cnn"):
+        head_dropout=0.3, value_range=(0, 255), augment=None, seed=None, bn_momentum=0.99,
+        name="cnn"):
     """VGG-style: blocks of 3x3 convs with batch norm, max-pooling between them,
-    global average pooling and a softmax layer."""
+    global average pooling and a softmax layer. `bn_momentum` as in `mlp`."""
     if not widths or any(w <= 0 for w in widths):
         raise UserError(f"widths={widths!r}: expected positive filter counts, e.g. 32,64,128")
     if min(input_shape[0], input_shape[1]) < 2 ** len(widths):
@@ -80,7 +84,8 @@ def cnn(input_shape, num_classes, widths=(32, 64, 128), convs_per_block=2, dropo
     # === Layers and functional model ===
     inputs, x = _inputs_and_preprocessing(input_shape, value_range, augment, seed, name)
     for k, filters in enumerate(widths, 1):
-        x = conv_block(x, filters, convs_per_block, name=f"block{k}", dropout=dropout, seed=seed)
+        x = conv_block(x, filters, convs_per_block, name=f"block{k}", dropout=dropout, seed=seed,
+                       bn_momentum=bn_momentum)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     if head_dropout:
         x = layers.Dropout(head_dropout, seed=seed, name="head_dropout")(x)

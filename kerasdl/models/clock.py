@@ -98,15 +98,15 @@ def build(formulation, input_shape, n_classes=72, **trunk_args):
 def compile_args(formulation, hour_weight=1.0, minute_weight=1.0):
     """loss, loss_weights and metrics for `model.compile` of one formulation."""
     if formulation == "regression_mse":
-        return dict(loss="mse", metrics=[clock_time.hours_error_minutes])
+        return dict(loss="mse", metrics=[clock_time.hours_error_min])
     if formulation == "regression_cyclic":
-        return dict(loss=clock_time.cyclic_loss, metrics=[clock_time.cyclic_error_minutes()])
+        return dict(loss=clock_time.cyclic_loss, metrics=[clock_time.error_min])
     if formulation == "classification":
         return dict(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     if formulation == "multihead":
         return dict(loss={"hour": "sparse_categorical_crossentropy", "minute": clock_time.cyclic_loss},
                     loss_weights={"hour": hour_weight, "minute": minute_weight},
-                    metrics={"hour": ["accuracy"], "minute": [clock_time.cyclic_error_minutes(60)]})
+                    metrics={"hour": ["accuracy"], "minute": [clock_time.minute_error_min]})
     raise UserError(f"formulation {formulation!r}: choose from {', '.join(clock_time.FORMULATIONS)}")
 
 

@@ -90,13 +90,20 @@ def epoch_curves(panels, title=None, percent=()):
     """One panel per entry of `panels` ({panel title: {line label: values per epoch}}).
 
     Panels named in `percent` show their values (shares in [0, 1]) as percentages.
+    Lines named "<series> train" / "<series> test" share their series' colour,
+    the test line dashed.
     """
     fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 3.5), squeeze=False)
+    colours = {}
     for ax, (name, lines) in zip(axes[0], panels.items()):
         scale = 100 if name in percent else 1
         for label, values in lines.items():
             values = np.asarray(values, dtype=float)
-            ax.plot(np.arange(1, len(values) + 1), values * scale, label=label)
+            # One colour per series ("batch train" and "batch test" share one), test dashed.
+            series = label.split()[0]
+            colour = colours.setdefault(series, f"C{len(colours)}")
+            ax.plot(np.arange(1, len(values) + 1), values * scale, label=label, color=colour,
+                    linestyle="--" if label.endswith("test") and series != label else "-")
         ax.set_xlabel("epoch")
         ax.set_ylabel(f"{name} (%)" if name in percent else name)
         ax.grid(alpha=0.3)

@@ -92,7 +92,7 @@ def interpolation(rows, value_range=(-1, 1), title="latent interpolation"):
     return fig
 
 
-def latent_pca(coords, images, explained, value_range=(-1, 1), zoom=0.45,
+def latent_pca(coords, images, explained, value_range=(-1, 1), zoom=0.4,
                title="PCA of latent codes, each drawn as its image"):
     """Generated images placed at the first two principal components of their z."""
     coords = np.asarray(coords)

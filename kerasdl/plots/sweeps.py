@@ -5,6 +5,7 @@ Plain arrays in, a matplotlib Figure out; nothing here knows a model.
 """
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 
@@ -133,6 +134,7 @@ def curves_by_setting(histories, metrics=("loss", "accuracy"), other="test", sto
         if metric.endswith("loss") and log_loss:
             ax.set_yscale("log")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=7)

@@ -60,12 +60,27 @@ def _squared_euclidean(a, b):
     return ops.maximum(aa - 2.0 * ops.matmul(a, ops.transpose(b)) + bb[None, :], 0.0)
 
 
-def _ranking_distance(metric):
-    """The distance used to rank candidates: monotone in the true distance
-    (squared Euclidean saves a square root per entry)."""
-    if metric == "cosine":
-        return lambda a, b: 1.0 - ops.matmul(a, ops.transpose(b))  # rows already unit length
-    return _squared_euclidean
+def _reference_blocks(refs, metric, r_step):
+    """Per chunk of references: (first index, transposed chunk, squared norms).
+
+    Prepared once per search, not once per query block: transposing 60,000
+    references for every block of queries would copy them thousands of times.
+    """
+    blocks = []
+    for r0 in range(0, ops.shape(refs)[0], r_step):
+        chunk = refs[r0:r0 + r_step]
+        norms = None if metric == "cosine" else ops.sum(ops.square(chunk), axis=1)[None, :]
+        blocks.append((r0, ops.transpose(chunk), norms))
+    return blocks
+
+
+def _ranking_distances(q, chunk_t, norms):
+    """Distances used to rank candidates, monotone in the true ones: cosine
+    1 - q.r (rows already unit length); squared Euclidean (saves a square root)."""
+    products = ops.matmul(q, chunk_t)
+    if norms is None:
+        return 1.0 - products
+    return ops.maximum(ops.sum(ops.square(q), axis=1, keepdims=True) - 2.0 * products + norms, 0.0)
 
 
 def _prepare(x, metric, centre):
@@ -81,24 +96,24 @@ def nearest_neighbours(queries, references, k, metric="euclidean", block=BLOCK):
     """The `k` nearest references of each query, nearest first.
 
     Returns (indices (n, k) int64, distances (n, k) float32) as numpy arrays.
-    Memory: one block of at most `block` distances plus the running top-k.
+    Memory: the references (and one transposed copy), one block of at most
+    `block` distances, and the running top-k.
     """
     check_metric(metric)
     n, m = len(queries), len(references)
     if not 1 <= k <= m:
         raise UserError(f"k={k}: must be between 1 and the number of reference points ({m})")
     centre = ops.mean(_flat(references), axis=0) if metric == "euclidean" else None
-    refs = _prepare(references, metric, centre)
-    rank = _ranking_distance(metric)
     q_step = max(1, min(n, block // min(m, block)))
     r_step = max(k, block // q_step)
+    blocks = _reference_blocks(_prepare(references, metric, centre), metric, r_step)
     out_i = np.empty((n, k), dtype=np.int64)
     out_d = np.empty((n, k), dtype=np.float32)
     for q0 in range(0, n, q_step):
         q = _prepare(queries[q0:q0 + q_step], metric, centre)
         best_d = best_i = None
-        for r0 in range(0, m, r_step):
-            d = rank(q, refs[r0:r0 + r_step])
+        for r0, chunk_t, norms in blocks:
+            d = _ranking_distances(q, chunk_t, norms)
             kk = min(k, ops.shape(d)[1])
             neg, idx = ops.top_k(-d, kk)
             cand_d, cand_i = -neg, idx + r0

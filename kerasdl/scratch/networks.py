@@ -140,7 +140,7 @@ class SigmoidMLP:
     def forward(self, x):
         """The bias-augmented input of every layer [x~, h1~, ...], the output's z and p = f(z)."""
         inputs = []
-        a = x
+        a = ops.convert_to_tensor(x)
         for k, w in enumerate(self.weights):
             inputs.append(with_bias_input(a))
             z = ops.matmul(inputs[-1], w)
@@ -168,12 +168,13 @@ class SigmoidMLP:
     def loss(self, x, y):
         """The objective (data loss + L2 penalty): a scalar, or one value per replica."""
         _, z, p = self.forward(x)
-        return self._data_loss(z, p, y) + self._penalty()
+        return self._data_loss(z, p, ops.convert_to_tensor(y)) + self._penalty()
 
     # === backward ===
     def gradients(self, x, y):
         """(loss, output p, [dL/dW per layer]) by backpropagation, written out."""
         inputs, z, p = self.forward(x)
+        y = ops.convert_to_tensor(y)
         n, k = y.shape[-2], y.shape[-1]
         if self.loss_name == "mse":
             delta = 2.0 * (p - y) * p * (1.0 - p) / (n * k)
@@ -337,7 +338,11 @@ def precise_dtype():
     Keras promotes float64 to float32 on JAX (without x64) and PyTorch, so a
     gradient check there runs in float32 with a larger step and tolerance.
     """
-    one = ops.ones((1, 1), dtype="float64")
+    import warnings
+
+    with warnings.catch_warnings():  # JAX warns that it truncates float64: that is what we ask
+        warnings.simplefilter("ignore")
+        one = ops.ones((1, 1), dtype="float64")
     return "float64" if ops.dtype(ops.matmul(one, one)) == "float64" else "float32"
 
 

@@ -18,8 +18,8 @@ away; a correct point contributes nothing. The two ways of applying it:
 Everything is `keras.ops`, so the same code runs on TensorFlow, JAX and PyTorch.
 """
 
-import numpy as np
 import keras
+import numpy as np
 from keras import ops
 
 from kerasdl.errors import UserError
@@ -37,8 +37,13 @@ def with_bias(x):
     return ops.concatenate([x, ops.ones((ops.shape(x)[0], 1), dtype="float32")], axis=1)
 
 
+def _float(x):
+    return ops.convert_to_tensor(x, dtype="float32")
+
+
 def criterion(weights, xb, y):
     """The perceptron criterion L(W) = sum_i (max_j s_ij - s_i,y_i) >= 0."""
+    weights, xb = _float(weights), _float(xb)
     scores = ops.matmul(xb, weights)
     true = ops.take_along_axis(scores, ops.convert_to_tensor(y, dtype="int32")[:, None], axis=1)
     return ops.sum(ops.max(scores, axis=1) - true[:, 0])
@@ -46,6 +51,7 @@ def criterion(weights, xb, y):
 
 def gradient(weights, xb, y):
     """dL/dW = X^T (onehot(argmax_j s_ij) - onehot(y_i)), shape (D + 1, C)."""
+    weights, xb = _float(weights), _float(xb)
     num_classes = ops.shape(weights)[1]
     predicted = ops.argmax(ops.matmul(xb, weights), axis=1)
     delta = ops.one_hot(predicted, num_classes) - ops.one_hot(
@@ -55,7 +61,7 @@ def gradient(weights, xb, y):
 
 def batch_step(weights, xb, y, lr):
     """One batch update: W - lr * dL/dW over all of (xb, y)."""
-    return weights - lr * gradient(weights, xb, y)
+    return _float(weights) - lr * gradient(weights, xb, y)
 
 
 def online_epoch(weights, xb, y, lr, order=None, lookahead=LOOKAHEAD):
@@ -71,6 +77,7 @@ def online_epoch(weights, xb, y, lr, order=None, lookahead=LOOKAHEAD):
     mistake instead of one per point: the result is identical to the plain
     loop (the tests check that), and the eager backends stay fast.
     """
+    weights, xb = _float(weights), _float(xb)
     num_classes = ops.shape(weights)[1]
     labels = np.asarray(y).astype(np.int64)
     if order is not None:

@@ -44,7 +44,7 @@ class Config:
     d_steps: int = 0  # discriminator updates per generator update (0: 1 for dcgan, 5 for wgan-gp)
     gp_weight: float = 10.0  # gradient penalty weight (wgan-gp)
     n_train: int = 0  # train on at most this many images (0: all)
-    classifier_epochs: int = 8  # epochs of the CNN whose features give the Fréchet distance
+    classifier_epochs: int = 0  # epochs of the CNN whose features give the Fréchet distance (0: auto)
     n_score: int = 800  # generated images scored (real test images: at most as many)
     seed: int = 0  # seeds weights, noise and the scored latent codes
     data_dir: str | None = None  # look here first for the data set
@@ -52,12 +52,12 @@ class Config:
     def __post_init__(self):
         if self.variant not in VARIANTS:
             raise UserError(f"variant={self.variant!r}: choose dcgan or wgan-gp")
-        for name in ("z_dim", "width", "epochs", "batch_size", "classifier_epochs"):
+        for name in ("z_dim", "width", "epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name}={getattr(self, name)}: expected a positive integer")
         if self.n_score < 2:
             raise UserError(f"n_score={self.n_score}: at least 2 images are needed for a covariance")
-        for name in ("d_steps", "n_train"):
+        for name in ("d_steps", "n_train", "classifier_epochs"):
             if getattr(self, name) < 0:
                 raise UserError(f"{name}={getattr(self, name)}: expected 0 (automatic) or more")
         if self.learning_rate <= 0 or not 0 <= self.beta_1 < 1 or self.gp_weight < 0:
@@ -70,6 +70,12 @@ QUICK = dict(epochs=1, n_train=48, batch_size=16, width=4, classifier_epochs=1, 
 
 def variant(config):
     return f"{config.variant}-{config.dataset}" + ("-zsweep" if config.sweep_z_dim else f"-z{config.z_dim}")
+
+
+def classifier_epochs(config, n_train):
+    """0 means automatic: at least 8 epochs and at least 400 steps of 64 images (a small
+    set such as the 320 Olivetti faces needs many epochs to learn anything)."""
+    return config.classifier_epochs or max(8, int(np.ceil(400 / np.ceil(n_train / 64))))
 
 
 def d_steps(config):
@@ -166,7 +172,9 @@ def _callbacks(fixed_z, epochs):
 
         def _take(self, epoch):
             if epoch in self.at:
-                self.images.append((epoch, self.model.generator.predict(fixed_z, verbose=0)))
+                # A direct call, not predict(): predict would trace a new function each time.
+                images = self.model.generator(fixed_z, training=False)
+                self.images.append((epoch, keras.ops.convert_to_numpy(images)))
 
         def on_train_begin(self, logs=None):
             self._take(0)
@@ -198,9 +206,10 @@ class Scorer:
     """The feature classifier and the real images' statistics, computed once a run."""
 
     def __init__(self, config, ds):
-        print(f"training the feature classifier ({config.classifier_epochs} epochs)")
+        self.epochs = classifier_epochs(config, len(ds.x_train))
+        print(f"training the feature classifier ({self.epochs} epochs)")
         self.model, self.accuracy = frechet.train_feature_classifier(
-            ds, epochs=config.classifier_epochs, widths=(16, 32, 64), convs_per_block=1,
+            ds, epochs=self.epochs, widths=(16, 32, 64), convs_per_block=1,
             seed=config.seed)
         n = min(config.n_score, len(ds.x_test))
         self.real_features, real_probs = frechet.features(self.model, ds.x_test[:n])
@@ -230,7 +239,7 @@ def interpolations(model, z_dim, seed, rows=6, steps=10):
     return images.reshape((rows, steps) + images.shape[1:])
 
 
-def latent_pca(model, z_dim, seed, n=120):
+def latent_pca(model, z_dim, seed, n=80):
     from sklearn.decomposition import PCA
 
     z = np.random.default_rng(seed + 2).normal(size=(n, z_dim)).astype("float32")
@@ -307,7 +316,7 @@ def _figures(run, config, ds, trained, suffix):
                     f"interpolation{suffix}.png")
     coords, images, explained = latent_pca(model, z_dim, config.seed)
     run.save_figure(gan_plots.latent_pca(coords, images, explained,
-                                         title=f"{label}: PCA of 120 latent codes, drawn as their images"),
+                                         title=f"{label}: PCA of 80 latent codes, drawn as their images"),
                     f"latent_pca{suffix}.png")
 
 
@@ -317,7 +326,7 @@ def _metrics(config, ds, scorer, results, seconds):
     out = {"dataset": ds.name, "variant": config.variant, "epochs": config.epochs,
            "keras_backend": keras.backend.backend(), "total_seconds": round(seconds, 1)}
     if scorer:
-        out.update(classifier_test_accuracy=scorer.accuracy,
+        out.update(classifier_test_accuracy=scorer.accuracy, classifier_epochs=scorer.epochs,
                    real_train_frechet=scorer.reference["frechet"],
                    real_train_score=scorer.reference["score"])
     for r in results:
@@ -353,7 +362,7 @@ def _report(config, ds, scorer, results, m, run):
         rows.append(reference_row)
         scoring = (f"Scores: {config.n_score} generated images against {scorer.n_real} real test images, "
                    f"on the 64-d global-pool features of a small CNN trained by this run on {ds.name} "
-                   f"({config.classifier_epochs} epochs, test accuracy {scorer.accuracy:.3f}). This is "
+                   f"({scorer.epochs} epochs, test accuracy {scorer.accuracy:.3f}). This is "
                    "*not* the FID: Inception-v3 is not available offline, so the distances compare runs "
                    "of this project only. The row *real train images* scores real training images the "
                    "same way: the floor a perfect generator would reach. Classifier score = "
@@ -361,7 +370,6 @@ def _report(config, ds, scorer, results, m, run):
                    "probability; diversity = exp(entropy of the mean prediction), in classes.")
     else:
         scoring = f"{ds.name} has a single class: no classifier, so no Fréchet distance or score."
-    per = "" if config.sweep_z_dim else "the"
     figures = []
     for r in results:
         suffix = f"_z{r['z_dim']}" if config.sweep_z_dim else ""
@@ -384,7 +392,7 @@ Command: `{command}`
 
 Data: {ds.provenance}; {len(ds.x_train)} training images scaled to [-1, 1].
 
-Model: {per} DCGAN of the course (Radford et al.), width {config.width} (filters at 64x64; the
+Model: the DCGAN of the course (Radford et al.), width {config.width} (filters at 64x64; the
 paper used 128), {'a layer-norm critic, Wasserstein loss + gradient penalty ' + str(config.gp_weight)
 if config.variant == 'wgan-gp' else 'batch norm, BCE with logits (non-saturating G loss)'};
 Adam lr {config.learning_rate}, beta1 {config.beta_1}; {d_steps(config)} discriminator update(s)

@@ -175,10 +175,12 @@ def run(config, run):
 
 def _report(config, m, history, run):
     command = run.read_json("config.json")["command"]
+    def cell(row, key):  # the frame before training has no losses yet
+        return f"{row[key]:.3f}" if key in row else "-"
+
     rows = "\n".join(
-        f"| {r['step']} | {r.get('d_loss', float('nan')):.3f} | {r.get('g_loss', float('nan')):.3f} | "
-        f"{r.get('d_real', float('nan')):.3f} | {r.get('d_fake', float('nan')):.3f} | "
-        f"{r['frechet_2d']:.4f} | {r['parabola_error']:.4f} | {r['x_coverage']:.2f} |"
+        f"| {r['step']} | {cell(r, 'd_loss')} | {cell(r, 'g_loss')} | {cell(r, 'd_real')} | "
+        f"{cell(r, 'd_fake')} | {r['frechet_2d']:.4f} | {r['parabola_error']:.4f} | {r['x_coverage']:.2f} |"
         for r in history)
     return f"""## A GAN on the parabola y = x^2
 

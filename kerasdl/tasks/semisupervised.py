@@ -139,13 +139,14 @@ def run(config, run):
     # === Unsupervised: the VAE on all training images ===
     import keras
 
-    history, seconds = None, 0.0
+    history, seconds, load = None, 0.0, None
     if config.vae_model:
         model = _load_vae(config.vae_model, ds)
     else:
         model, history, seconds = vae_task.train_vae(
             ds, config.latent_dim, config.filters, config.hidden, config.beta, config.epochs,
             config.batch_size, config.learning_rate, config.seed)
+        load = vae_task.machine_load()
         run.write_history(history)
         run.save_model(model)
     started = time.perf_counter()
@@ -196,7 +197,7 @@ def run(config, run):
         "dataset": ds.name, "latent_dim": model.latent_dim, "epochs": None if history is None else config.epochs,
         "vae_train_seconds": round(seconds, 1), "svm_seconds": round(svm_seconds, 1),
         "vae_test_neg_elbo": test_vae["neg_elbo"], "vae_model": config.vae_model,
-        "keras_backend": keras.backend.backend(), "summary": summary,
+        "keras_backend": keras.backend.backend(), "machine_load": load, "summary": summary,
     }
     for row in summary:
         if row["features"].startswith("VAE"):
@@ -213,7 +214,7 @@ def _load_vae(path, ds):
 
     try:
         model = keras.saving.load_model(path)
-    except (OSError, ValueError) as e:
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the user's to fix
         raise UserError(f"vae_model={path}: cannot load it as a Keras model ({type(e).__name__})") from None
     if not hasattr(model, "encode"):
         raise UserError(f"vae_model={path}: not a kerasdl VAE (train one with `python -m kerasdl vae`)")
@@ -288,7 +289,8 @@ def _report(config, ds, m, summary, trained, run):
                       + (", ".join(above) + " labels." if above else "none of the label counts."))
     else:
         comparison = ""
-    vae_line = (f"the VAE trained {config.epochs} epochs in {m['vae_train_seconds'] / 60:.1f} min"
+    vae_line = (f"the VAE trained {config.epochs} epochs in {m['vae_train_seconds'] / 60:.1f} min, "
+                f"{m['machine_load']}"
                 if trained else f"the VAE of `{config.vae_model}` (not retrained)")
     curves = "\n![the VAE's ELBO per epoch](elbo_curves.png)\n" if trained else ""
     return f"""## Linear SVM on VAE features (M1), {ds.name}

@@ -85,6 +85,13 @@ def train_vae(ds, latent_dim, filters, hidden, beta, epochs, batch_size, learnin
     return model, history, time.perf_counter() - started
 
 
+def machine_load():
+    """'1-minute load average L on N CPUs': training times mean little without it
+    on a shared machine."""
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return f"1-minute load average {load:.1f} on {os.cpu_count()} CPUs at the end of training"
+
+
 def evaluate(model, x, batch_size=256):
     """Test -ELBO and its two terms (nats per image), and the pixel MSE of reconstructions
     decoded from the latent means."""
@@ -114,6 +121,7 @@ def run(config, run):
     model, history, seconds = train_vae(
         ds, config.latent_dim, config.filters, config.hidden, config.beta, config.epochs,
         config.batch_size, config.learning_rate, config.seed)
+    load = machine_load()
     run.write_history(history)
     run.save_model(model)
 
@@ -154,7 +162,7 @@ def run(config, run):
         "test_kl": test["kl"], "test_reconstruction_mse": test["reconstruction_mse"],
         "test_bits_per_dim": test["neg_elbo"] / (pixels * np.log(2)),
         "train_neg_elbo": train["neg_elbo"], "train_reconstruction": train["reconstruction"],
-        "train_kl": train["kl"], "keras_backend": keras.backend.backend(),
+        "train_kl": train["kl"], "keras_backend": keras.backend.backend(), "machine_load": load,
     }
     run.write_report(_report(config, ds, metrics, run))
     return metrics
@@ -168,7 +176,8 @@ def _report(config, ds, m, run):
 
 Command: `{command}`
 (backend {m['keras_backend']}; {m['parameters']:,} parameters; {m['epochs']} epochs in
-{m['train_seconds'] / 60:.1f} min of training, {m['seconds_per_epoch']} s an epoch, on this machine).
+{m['train_seconds'] / 60:.1f} min of training, {m['seconds_per_epoch']} s an epoch, on this machine:
+{m['machine_load']}).
 
 Data: {ds.provenance}. All {len(ds.x_train)} training images, no labels; the {len(ds.x_test)} test
 images give the second curve and the numbers below (nothing was tuned on them).

@@ -49,12 +49,14 @@ def _check(epsilon, value_range):
 def project(x_adv, x, epsilon, value_range=(0.0, 1.0)):
     """Clip `x_adv` to the L-infinity ball of radius eps around `x`, then to the pixel range."""
     lo, hi = value_range
+    x_adv, x = ops.convert_to_tensor(x_adv), ops.convert_to_tensor(x)
     x_adv = ops.clip(x_adv, x - epsilon, x + epsilon)
     return ops.clip(x_adv, lo, hi)
 
 
 def random_start(x, epsilon, seed=None, value_range=(0.0, 1.0)):
     """x + U(-eps, eps) per pixel, inside the pixel range (`seed`: int or SeedGenerator)."""
+    x = ops.convert_to_tensor(x)
     noise = keras.random.uniform(ops.shape(x), minval=-epsilon, maxval=epsilon, seed=seed,
                                  dtype=x.dtype)
     return project(x + noise, x, epsilon, value_range)
@@ -63,6 +65,7 @@ def random_start(x, epsilon, seed=None, value_range=(0.0, 1.0)):
 def fgsm_from_gradient(x, gradient, epsilon, value_range=(0.0, 1.0)):
     """The FGSM image for a gradient already computed (one gradient serves every eps)."""
     lo, hi = value_range
+    x, gradient = ops.convert_to_tensor(x), ops.convert_to_tensor(gradient)
     return ops.clip(x + epsilon * ops.sign(gradient), lo, hi)
 
 
@@ -141,8 +144,10 @@ def attack_predictions(model, x, y, attack, epsilons, batch_size=256, value_rang
             else:
                 x_adv = pgd(model, xb, yb, eps, steps=steps, alpha=alpha, seed=seed,
                             value_range=value_range, grad_fn=grad_fn)
+            # A plain call, not predict_on_batch: the last batch's other size would
+            # make TensorFlow retrace its predict function.
+            preds[eps].append(np.argmax(ops.convert_to_numpy(model(x_adv, training=False)), axis=-1))
             x_adv = ops.convert_to_numpy(x_adv)
-            preds[eps].append(np.argmax(model.predict_on_batch(x_adv), axis=-1))
             have = sum(len(k) for k in kept[eps])
             if have < keep:
                 kept[eps].append(x_adv[:keep - have])

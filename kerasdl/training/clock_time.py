@@ -135,31 +135,39 @@ def cyclic_loss(y_true, y_pred):
     """Squared chord between the predicted and true (sin, cos) points: 2 - 2 cos(angle
     between them) on the circle. It has no wrap to jump over, so its gradient is
     finite and continuous at 11:59 -> 0:00 as anywhere else."""
+    y_pred = ops.convert_to_tensor(y_pred)
     return ops.sum(ops.square(y_pred - ops.cast(y_true, y_pred.dtype)), axis=-1)
 
 
-def cyclic_error_minutes(period=MINUTES):
-    """A metric: the angle between true and predicted (sin, cos), in minutes of a
-    hand that turns once per `period` minutes (common-sense, at most period / 2)."""
-
-    def error(y_true, y_pred):
-        y_true = ops.cast(y_true, y_pred.dtype)
-        dot = ops.sum(y_true * y_pred, axis=-1)
-        cross = y_true[..., 1] * y_pred[..., 0] - y_true[..., 0] * y_pred[..., 1]
-        return ops.abs(ops.arctan2(cross, dot)) * (period / (2 * np.pi))
-
-    error.__name__ = "error_min" if period == MINUTES else f"error_min_{period}"
-    return keras.saving.register_keras_serializable(package="kerasdl", name=f"cyclic_error_{period}")(error)
+def _angle_error(y_true, y_pred, period):
+    y_pred = ops.convert_to_tensor(y_pred)
+    y_true = ops.cast(y_true, y_pred.dtype)
+    dot = ops.sum(y_true * y_pred, axis=-1)
+    cross = y_true[..., 1] * y_pred[..., 0] - y_true[..., 0] * y_pred[..., 1]
+    return ops.abs(ops.arctan2(cross, dot)) * (period / (2 * np.pi))
 
 
-def hours_error_minutes(y_true, y_pred):
-    """A metric for the plain regression: its prediction's common-sense error in minutes."""
+# Metrics are module-level and registered at import, so a saved model reloads
+# in any process that has imported this module.
+@keras.saving.register_keras_serializable(package="kerasdl")
+def error_min(y_true, y_pred):
+    """The angle between true and predicted (sin, cos) of the hour hand, in minutes (0-360)."""
+    return _angle_error(y_true, y_pred, MINUTES)
+
+
+@keras.saving.register_keras_serializable(package="kerasdl")
+def minute_error_min(y_true, y_pred):
+    """The angle between true and predicted (sin, cos) of the minute hand, in minutes (0-30)."""
+    return _angle_error(y_true, y_pred, 60)
+
+
+@keras.saving.register_keras_serializable(package="kerasdl")
+def hours_error_min(y_true, y_pred):
+    """For the plain regression: its prediction's common-sense error in minutes."""
+    y_pred = ops.convert_to_tensor(y_pred)
     d = ops.abs(ops.cast(y_true, y_pred.dtype) - y_pred) * 60.0
     d = ops.mod(d, float(MINUTES))
     return ops.minimum(d, MINUTES - d)
-
-
-hours_error_minutes.__name__ = "error_min"
 
 
 class CommonSenseError(keras.callbacks.Callback):

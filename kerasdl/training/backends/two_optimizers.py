@@ -56,8 +56,9 @@ def wasserstein_generator_loss(fake_scores):
 def interpolate(real, fake, alpha):
     """Points on the lines between real and fake samples: real + alpha (fake - real);
     `alpha` has one value per sample, shape (N,)."""
+    real, fake = ops.convert_to_tensor(real), ops.convert_to_tensor(fake)
     alpha = ops.reshape(ops.cast(alpha, real.dtype), (-1,) + (1,) * (len(real.shape) - 1))
-    return real + alpha * (fake - real)
+    return ops.add(real, ops.multiply(alpha, ops.subtract(fake, real)))
 
 
 def gradient_penalty(critic, real, fake, alpha):

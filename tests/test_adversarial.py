@@ -1,0 +1,148 @@
+"""FGSM adversarial training (fit on every backend, the mixed loss, the eps-ball, a
+.keras round trip) and the `adversarial` task's --quick run."""
+
+import numpy as np
+import pytest
+
+import keras
+from keras import ops
+
+from kerasdl import data
+from kerasdl.errors import UserError
+from kerasdl.models.classifiers import cnn
+from kerasdl.training import attacks
+from kerasdl.training.adversarial import AdversarialTrainer
+from tests.conftest import complete_run_folder
+
+TOY = "toy_adversarial_images"
+
+
+def toy_images(n, seed=0, size=8):
+    """uint8 8x8 images: a bright bar in the top (class 0) or bottom (class 1) half, plus noise."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    x = rng.integers(0, 60, (n, size, size, 1))
+    for k in range(n):
+        row = rng.integers(0, size // 2) + (size // 2) * y[k]
+        x[k, row, 1:-1] = 230
+    return x.astype(np.uint8), y
+
+
+@data.register(TOY, "8x8 bars in the top or bottom half (tests only)", fallback="generated")
+def _toy(**_):
+    x, y = toy_images(160, seed=1)
+    x_test, y_test = toy_images(48, seed=2)
+    return data.Dataset(TOY, x, y, x_test, y_test, ["top", "bottom"], "generated bars",
+                        value_range=(0, 255))
+
+
+def trainer(random_start=False, adv_weight=0.5, epsilon=0.1):
+    keras.utils.set_random_seed(0)
+    classifier = cnn((8, 8, 1), 2, widths=(4,), value_range=(0, 1), seed=1)
+    model = AdversarialTrainer(classifier, epsilon=epsilon, adv_weight=adv_weight,
+                               random_start=random_start, seed=3)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def scaled_toy(n, seed=0):
+    x, y = toy_images(n, seed)
+    return x.astype("float32") / 255.0, y
+
+
+@pytest.mark.backends
+def test_fit_trains_on_adversarial_batches_and_round_trips(tmp_path):
+    model = trainer()
+    x, y = scaled_toy(64)
+    history = model.fit(x, y, epochs=1, batch_size=32, validation_data=(x[:16], y[:16]), verbose=0)
+    logs = {k: v[-1] for k, v in history.history.items()}
+    for key in ("loss", "accuracy", "adv_loss", "adv_accuracy", "val_adv_accuracy"):
+        assert key in logs and np.isfinite(logs[key]), key
+    path = tmp_path / "adversarial.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded, AdversarialTrainer)
+    assert (loaded.epsilon, loaded.random_start, loaded.adv_weight) == (0.1, False, 0.5)
+    np.testing.assert_allclose(ops.convert_to_numpy(loaded(x)), ops.convert_to_numpy(model(x)),
+                               atol=1e-5)
+
+
+@pytest.mark.backends
+def test_fit_with_random_start_fgsm_updates_the_weights():
+    model = trainer(random_start=True)
+    x, y = scaled_toy(32)
+    model(x)
+    before = [ops.convert_to_numpy(v).copy() for v in model.trainable_variables]
+    seed_before = ops.convert_to_numpy(model.seed_generator.state).copy()
+    history = model.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    assert np.isfinite(history.history["adv_loss"][-1])
+    assert any(not np.allclose(b, ops.convert_to_numpy(v))
+               for b, v in zip(before, model.trainable_variables))
+    # The random start drew from the trainer's own seed generator, which moved on.
+    assert not np.array_equal(seed_before, ops.convert_to_numpy(model.seed_generator.state))
+
+
+@pytest.mark.backends
+def test_adversarial_batch_is_fgsm_inside_the_ball_and_the_range():
+    model = trainer()
+    x, y = scaled_toy(16)
+    model(x)
+    x_adv = ops.convert_to_numpy(model.adversarial_batch(x, y))
+    expected = ops.convert_to_numpy(attacks.fgsm(model.classifier, x, y, 0.1))
+    np.testing.assert_allclose(x_adv, expected, atol=1e-6)
+    assert np.abs(x_adv - x).max() <= 0.1 + 1e-6 and x_adv.min() >= 0 and x_adv.max() <= 1
+
+    rs = trainer(random_start=True)
+    rs(x)
+    x_rs = ops.convert_to_numpy(rs.adversarial_batch(x, y))
+    assert np.abs(x_rs - x).max() <= 0.1 + 1e-6 and x_rs.min() >= 0 and x_rs.max() <= 1
+    assert not np.allclose(x_rs, x_adv)  # the random start moved it off the plain FGSM point
+
+
+@pytest.mark.backends
+def test_loss_is_the_mix_of_clean_and_adversarial_losses():
+    model = trainer()
+    x, y = scaled_toy(16)
+    y_pred = model(x)
+    crossentropy = keras.losses.SparseCategoricalCrossentropy()
+    clean = float(ops.convert_to_numpy(crossentropy(y, y_pred)))
+    adversarial = float(ops.convert_to_numpy(
+        crossentropy(y, model(attacks.fgsm(model.classifier, x, y, 0.1)))))
+    assert adversarial > clean  # the FGSM batch is harder
+    for weight in (0.0, 0.3, 1.0):
+        model.adv_weight = weight
+        loss = float(ops.convert_to_numpy(model.compute_loss(x, y, y_pred, training=False)))
+        assert loss == pytest.approx((1 - weight) * clean + weight * adversarial, rel=1e-4)
+
+
+def test_bad_trainer_arguments_are_user_errors():
+    classifier = cnn((8, 8, 1), 2, widths=(4,), value_range=(0, 1))
+    with pytest.raises(UserError, match="epsilon"):
+        AdversarialTrainer(classifier, epsilon=0)
+    with pytest.raises(UserError, match="adv_weight"):
+        AdversarialTrainer(classifier, adv_weight=1.5)
+
+
+def test_quick_run_writes_a_complete_run_folder(run_cli, tmp_path):
+    code, out, err = run_cli("adversarial", "--quick", "--set", f"dataset={TOY}", "--set",
+                             "widths=4,8", "--out", tmp_path)
+    assert code == 0, err
+    folder = complete_run_folder(tmp_path, "adversarial")
+    for name in ("history.csv", "model.keras", "model_adversarial.keras", "robustness.png",
+                 "flipped_standard.png", "flipped_adversarial.png", "confusion_fgsm_standard.png",
+                 "confusion_fgsm_adversarial.png", "curves_adversarial.png"):
+        assert (folder / name).is_file(), name
+    metrics = (folder / "metrics.json").read_text()
+    for key in ("standard_clean_accuracy", "adversarial_fgsm_accuracy", "adversarial_pgd_accuracy",
+                "adversarial_train_seconds"):
+        assert key in metrics
+    report = (folder / "report.md").read_text()
+    assert "robustness.png" in report and "PGD" in report and "course (SVHN)" in report
+    history = (folder / "history.csv").read_text().splitlines()
+    assert history[0].startswith("regime,epoch") and len(history) == 3
+
+
+def test_bad_config_is_one_line(run_cli, tmp_path):
+    code, _, err = run_cli("adversarial", "--quick", "--set", "epsilon=2", "--out", tmp_path)
+    assert code == 2 and "epsilon=2" in err and "\n" not in err.strip().split("kerasdl: error:")[-1]

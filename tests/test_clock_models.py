@@ -1,0 +1,104 @@
+"""Clock readers: the builders on a shared trunk, saving, read_time, the tuner's space."""
+
+import numpy as np
+import pytest
+
+from kerasdl.errors import UserError
+from kerasdl.training import clock_time as ct
+
+TINY = dict(input_size=16, widths=(4, 8), dense=8, dropout=0.0)
+
+
+def _images(n=6, size=24, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, size, size, 1)).astype("uint8")
+
+
+@pytest.mark.backends
+@pytest.mark.parametrize("formulation,n_classes,shape", [
+    ("regression_mse", None, (6, 1)), ("regression_cyclic", None, (6, 2)), ("classification", 24, (6, 24))])
+def test_single_output_readers(formulation, n_classes, shape):
+    from kerasdl.models import clock as cm
+
+    model = cm.build(formulation, (24, 24, 1), n_classes=n_classes or 72, **TINY)
+    out = model.predict(_images(), verbose=0)
+    assert out.shape == shape and np.isfinite(out).all()
+    assert model.get_layer("resize") is not None  # 24 -> 16 inside the model
+
+
+@pytest.mark.backends
+def test_multihead_trains_saves_and_reloads(tmp_path):
+    import keras
+
+    from kerasdl.models import clock as cm
+
+    keras.utils.set_random_seed(0)
+    model = cm.multihead((24, 24, 1), **TINY)
+    model.compile(optimizer="adam", **cm.compile_args("multihead", 2.0, 0.5))
+    labels = np.array([[0, 0], [11, 59], [3, 30], [6, 15], [9, 45], [1, 1]])
+    history = model.fit(_images(), ct.encode("multihead", labels), epochs=2, batch_size=3, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    out = model.predict(_images(), verbose=0)
+    assert out["hour"].shape == (6, 12) and out["minute"].shape == (6, 2)
+    np.testing.assert_allclose(out["hour"].sum(-1), 1, rtol=1e-5)
+    model.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras").predict(_images(), verbose=0)
+    np.testing.assert_allclose(again["minute"], out["minute"], rtol=1e-5, atol=1e-6)
+
+
+def test_bad_arguments_are_user_errors():
+    from kerasdl.models import clock as cm
+
+    with pytest.raises(UserError, match="n_classes=25"):
+        cm.build("classification", (24, 24, 1), n_classes=25, **TINY)
+    with pytest.raises(UserError, match="grey"):
+        cm.build("multihead", (24, 24, 3), **TINY)
+    with pytest.raises(UserError, match="too small"):
+        cm.build("multihead", (24, 24, 1), input_size=8, widths=(4, 4, 4, 4))
+    with pytest.raises(UserError, match="formulation"):
+        cm.build("ordinal", (24, 24, 1), **TINY)
+
+
+def _set_head(model, layer, bias):
+    kernel, _ = model.get_layer(layer).get_weights()
+    model.get_layer(layer).set_weights([np.zeros_like(kernel), np.asarray(bias, "float32")])
+
+
+@pytest.mark.backends
+def test_read_time_prints_hh_mm():
+    from kerasdl.models import clock as cm
+    from kerasdl.tasks.clock import read_time
+
+    image = _images(1, size=40)[0]
+    reg = cm.build("regression_cyclic", (40, 40, 1), **TINY)
+    _set_head(reg, "angle", ct.encode_angle(np.array([3 * 60 + 30]))[0])
+    assert read_time(reg, image) == "03:30"
+    multi = cm.build("multihead", (40, 40, 1), **TINY)
+    _set_head(multi, "hour", np.eye(12)[0] * 20)
+    _set_head(multi, "minute", ct.encode_angle(np.array([7]), 60)[0])
+    assert read_time(multi, image) == "12:07"
+    # Another size and no channel axis: resized to the model's input first.
+    assert read_time(multi, _images(1, size=64)[0, ..., 0]) == "12:07"
+    cls = cm.build("classification", (40, 40, 1), n_classes=24, **TINY)
+    _set_head(cls, "time_class", np.eye(24)[5] * 20)  # 2:30-2:59, read at its centre
+    assert read_time(cls, image) == "02:45"
+
+
+def test_hypermodel_defaults_and_overrides():
+    import keras_tuner
+
+    from kerasdl.models import clock as cm
+
+    hypermodel = cm.ClockHyperModel(input_shape=(24, 24, 1), input_size=16)
+    hp = keras_tuner.HyperParameters()
+    model = hypermodel.build(hp)
+    assert hp.values == {"base_width": 16, "depth": 4, "dense": 128, "dropout": 0.2,
+                         "learning_rate": 3e-3, "hour_loss_weight": 1.0, "minute_loss_weight": 1.0}
+    assert model.optimizer is not None  # compiled, as a tuner needs
+    convs = [layer.name for layer in model.layers if layer.name.endswith("_conv")]
+    assert len(convs) == 4
+    hp = keras_tuner.HyperParameters()
+    hp.Fixed("depth", 2)
+    hp.Fixed("base_width", 8)
+    model = hypermodel.build(hp)
+    assert [layer.filters for layer in model.layers if layer.name.endswith("_conv")] == [8, 16]
+    assert cm.widths_for(16, 5) == (16, 32, 64, 64, 64)
