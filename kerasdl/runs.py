@@ -151,11 +151,12 @@ def publish(run_dir, key=None, title=None):
         shutil.rmtree(plot_dir)
     plot_dir.mkdir(parents=True)
     copied = 0
-    for png in sorted(run_dir.glob("*.png")):
-        shutil.copy2(png, plot_dir / png.name)
+    figures = sorted([*run_dir.glob("*.png"), *run_dir.glob("*.gif")])
+    for figure in figures:
+        shutil.copy2(figure, plot_dir / figure.name)
         copied += 1
     # ](name.png) -> ](../plots/<task>/<key>/name.png)
-    report = re.sub(r"\]\(([^)/]+\.png)\)", rf"](../plots/{task}/{key}/\1)", report)
+    report = re.sub(r"\]\(([^)/]+\.(?:png|gif))\)", rf"](../plots/{task}/{key}/\1)", report)
     section = f"{_SECTION.format(key=key)}\n{report.strip()}\n{_END.format(key=key)}\n"
 
     target = paths.reports_dir() / f"{task}.md"
