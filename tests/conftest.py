@@ -27,6 +27,18 @@ def home(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def isolated_data(home, tmp_path, monkeypatch):
+    """Every place of the data resolution order inside tmp_path; downloads off."""
+    from kerasdl.data import registry
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+    monkeypatch.setattr(registry, "SYSTEM_DIRS", [tmp_path / "system"])
+    monkeypatch.setenv("KERASDL_OFFLINE", "1")
+    return home
+
+
+@pytest.fixture
 def run_cli(home, capsys):
     """Run `python -m kerasdl ...` in-process; returns (exit code, stdout, stderr)."""
     from kerasdl import cli

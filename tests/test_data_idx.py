@@ -13,12 +13,8 @@ from kerasdl.errors import DataCorrupt, DataNotFound
 
 
 @pytest.fixture(autouse=True)
-def isolated(home, tmp_path, monkeypatch):
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
-    monkeypatch.setattr(registry, "SYSTEM_DIRS", [tmp_path / "system"])
-    monkeypatch.setenv("KERASDL_OFFLINE", "1")
-    return home
+def isolated(isolated_data):
+    return isolated_data
 
 
 def write_idx_set(folder, n_train=30, n_test=10, gz=True, seed=0):

@@ -19,13 +19,8 @@ BUILTIN = ["cifar10", "digits", "fashion_mnist", "image_folder", "leiden_digits"
 
 
 @pytest.fixture(autouse=True)
-def isolated(home, tmp_path, monkeypatch):
-    """Every place of the resolution order inside tmp_path; downloads off."""
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
-    monkeypatch.setattr(registry, "SYSTEM_DIRS", [tmp_path / "system"])
-    monkeypatch.setenv("KERASDL_OFFLINE", "1")
-    return home
+def isolated(isolated_data):
+    return isolated_data
 
 
 def write_mnist_npz(folder, fill=1, n_train=20, n_test=10):
