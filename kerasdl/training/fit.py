@@ -6,11 +6,10 @@ import keras
 def jit_compile_default():
     """XLA on TensorFlow's CPU path is ~3x *slower* for our small CNNs (reports/bench.md:
     186 vs 524 images/s); elsewhere Keras's own "auto" choice stands."""
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
+    from kerasdl.backend import device_kind
 
-        if not tf.config.list_physical_devices("GPU"):
-            return False
+    if keras.backend.backend() == "tensorflow" and device_kind() == "cpu":
+        return False
     return "auto"
 
 
