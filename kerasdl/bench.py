@@ -20,8 +20,9 @@ from kerasdl.runs import atomic_write
 SHAPES = {"fashion_mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
 
 
-def measure(model_name, shape, batch_size, steps, jit):
-    """Images per second of `fit` over `steps` batches, after one warm-up epoch."""
+def measure(model_name, shape, batch_size, steps, jit, widths=None):
+    """Images per second of `fit` over `steps` batches, after one warm-up epoch.
+    `widths`: the CNN's filters per block (None: the builder's default)."""
     import keras
     import numpy as np
 
@@ -31,7 +32,8 @@ def measure(model_name, shape, batch_size, steps, jit):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (batch_size * steps, *shape), dtype=np.uint8)
     y = rng.integers(0, 10, len(x))
-    model = classifiers.BUILDERS[model_name](shape, 10)
+    options = {"widths": tuple(widths)} if widths else {}
+    model = classifiers.BUILDERS[model_name](shape, 10, **options)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                   jit_compile=jit)
     model.fit(x[: batch_size * 2], y[: batch_size * 2], batch_size=batch_size, epochs=1, verbose=0)
@@ -46,7 +48,8 @@ def _child(spec):
 
     keras.mixed_precision.set_global_policy(spec["precision"])
     jit = {"on": True, "off": False, "auto": "auto"}[spec["jit"]]
-    rate = measure(spec["model"], tuple(spec["shape"]), spec["batch_size"], spec["steps"], jit)
+    rate = measure(spec["model"], tuple(spec["shape"]), spec["batch_size"], spec["steps"], jit,
+                   spec.get("widths"))
     print(json.dumps({**spec, "images_per_s": round(rate, 1)}))
 
 
@@ -59,12 +62,22 @@ def main(argv, parser_class, prog):
     parser.add_argument("--model", default="cnn", choices=("mlp", "cnn"))
     parser.add_argument("--shape", default="fashion_mnist", choices=sorted(SHAPES),
                         help="image shape of which data set")
+    parser.add_argument("--widths", help="cnn only: filters per block, e.g. 64,128,256 "
+                        "(default: the builder's)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=40, help="timed batches per measurement")
     parser.add_argument("--publish", action="store_true", help="append the table to reports/bench.md")
     parser.add_argument("--debug", action="store_true")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # internal: one measurement
     args = parser.parse_args(argv)
+    widths = None
+    if args.widths:
+        if args.model != "cnn":
+            raise UserError("--widths applies to --model cnn only")
+        try:
+            widths = [int(w) for w in args.widths.split(",")]
+        except ValueError:
+            raise UserError(f"--widths {args.widths!r}: expected comma-separated integers, e.g. 64,128,256") from None
     if args.child:
         _child(json.loads(args.child))
         return 0
@@ -80,7 +93,8 @@ def main(argv, parser_class, prog):
                 if name == "torch" and jit == "on":
                     continue  # Keras has no torch.compile path worth timing on CPU here
                 spec = dict(backend=name, precision=precision, jit=jit, model=args.model,
-                            shape=SHAPES[args.shape], batch_size=args.batch_size, steps=args.steps)
+                            shape=SHAPES[args.shape], batch_size=args.batch_size, steps=args.steps,
+                            widths=widths)
                 env = dict(os.environ, KERAS_BACKEND=name, TF_CPP_MIN_LOG_LEVEL="2")
                 print(f"measuring {name} {precision} jit={jit} ...", file=sys.stderr, flush=True)
                 proc = subprocess.run([sys.executable, "-m", "kerasdl", "bench", "--child", json.dumps(spec)],
@@ -104,7 +118,8 @@ def main(argv, parser_class, prog):
 def _table(rows, args, prog, argv):
     import platform
 
-    head = (f"## {args.model} on {args.shape}-shaped images, batch {args.batch_size}, {args.steps} steps\n\n"
+    model = f"{args.model} {args.widths}" if args.widths else args.model
+    head = (f"## {model} on {args.shape}-shaped images, batch {args.batch_size}, {args.steps} steps\n\n"
             f"Command: `{prog} {' '.join(argv)}` on {platform.processor() or platform.machine()}, "
             f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}.\n\n"
             "| backend | precision | jit_compile | images/s |\n|---|---|---|---|\n")

@@ -129,8 +129,9 @@ def _task_options(parser, defaults):
                          help="a tiny budget (a few steps on a small subset) for smoke tests")
     runopts.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                          help="set any config field (repeatable)")
-    runopts.add_argument("--precision", choices=("float32", "mixed_bfloat16", "mixed_float16"),
-                         default="float32", help="Keras dtype policy (default: float32)")
+    runopts.add_argument("--precision", choices=("auto", *backend.PRECISIONS), default="auto",
+                         help="Keras dtype policy (default auto: the task's preferred mixed "
+                              "policy where it was measured faster, else float32)")
     runopts.add_argument("--publish", action="store_true",
                          help="copy the figures to plots/ and the report to reports/<task>.md")
     runopts.add_argument("--debug", action="store_true", help="show full tracebacks")
@@ -179,20 +180,23 @@ def _task_command(name, argv):
 
     seed = getattr(config, "seed", 0)
     keras.utils.set_random_seed(seed)
-    backend.set_precision(args.precision)
+    precision = backend.resolve_precision(args.precision, getattr(module, "PRECISION", "float32"),
+                                          backend_name)
+    backend.set_precision(precision)
     run = runs.Run(name, root=args.out, run_id=runs.new_run_id(backend_name, seed))
     run.write_json("config.json", {
         "task": name,
         "config": dataclasses.asdict(config),
         "backend": backend_name,
-        "precision": args.precision,
+        "precision": precision,
         "seed": seed,
         "quick": args.quick,
         "command": " ".join([PROG, name, *argv]),
         "versions": backend.versions(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
     })
-    print(f"kerasdl {name}: backend {backend_name}, run folder {run.dir}", file=sys.stderr)
+    print(f"kerasdl {name}: backend {backend_name}, precision {precision}, run folder {run.dir}",
+          file=sys.stderr)
     started = time.perf_counter()
     metrics = module.run(config, run) or {}
     metrics.setdefault("wall_time_s", round(time.perf_counter() - started, 1))

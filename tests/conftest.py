@@ -1,6 +1,7 @@
 """Shared test set-up: the backend is chosen before keras loads, downloads are off,
 progress bars are quiet, and nothing is written outside pytest's temp folders."""
 
+import json
 import os
 
 os.environ.setdefault("KERASDL_OFFLINE", "1")  # never reach for the network in tests
@@ -49,6 +50,48 @@ def run_cli(home, capsys):
         return code, out.out, out.err
 
     return call
+
+
+@pytest.fixture
+def quick_run(run_cli, home):
+    """Run `python -m kerasdl <task> --quick [options]` into home/runs.
+
+    quick_run(task, *options, files=()) asserts the run succeeded, wrote a complete
+    run folder and every file named in `files`; returns (run folder, metrics dict)."""
+
+    def call(task, *options, files=()):
+        code, _, err = run_cli(task, "--quick", *options, "--out", home / "runs")
+        assert code == 0, err
+        folder = complete_run_folder(home / "runs", task)
+        missing = [name for name in files if not (folder / name).is_file()]
+        assert not missing, f"missing in {folder}: {', '.join(missing)}"
+        return folder, json.loads((folder / "metrics.json").read_text())
+
+    return call
+
+
+@pytest.fixture
+def toy_dataset(monkeypatch):
+    """Register a tiny generated uint8 image data set for this test only; returns its name.
+
+    toy_dataset(name, make, class_names, train=, test=, description=): `make(n, seed)`
+    returns (uint8 images, labels); the training images use seed 1, the test images seed 2."""
+    from kerasdl import data
+    from kerasdl.data import registry
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # gone after the test
+
+    def register(name, make, class_names, *, train, test, description):
+        @data.register(name, f"{description} (tests only)", fallback="generated")
+        def _load(**_):
+            x, y = make(train, seed=1)
+            x_test, y_test = make(test, seed=2)
+            return data.Dataset(name, x, y, x_test, y_test, list(class_names), f"generated {description}",
+                                value_range=(0, 255))
+
+        return name
+
+    return register
 
 
 @pytest.fixture

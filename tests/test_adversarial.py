@@ -7,12 +7,10 @@ import pytest
 import keras
 from keras import ops
 
-from kerasdl import data
 from kerasdl.errors import UserError
 from kerasdl.models.classifiers import cnn
 from kerasdl.training import attacks
 from kerasdl.training.adversarial import AdversarialTrainer
-from tests.conftest import complete_run_folder
 
 TOY = "toy_adversarial_images"
 
@@ -26,14 +24,6 @@ def toy_images(n, seed=0, size=8):
         row = rng.integers(0, size // 2) + (size // 2) * y[k]
         x[k, row, 1:-1] = 230
     return x.astype(np.uint8), y
-
-
-@data.register(TOY, "8x8 bars in the top or bottom half (tests only)", fallback="generated")
-def _toy(**_):
-    x, y = toy_images(160, seed=1)
-    x_test, y_test = toy_images(48, seed=2)
-    return data.Dataset(TOY, x, y, x_test, y_test, ["top", "bottom"], "generated bars",
-                        value_range=(0, 255))
 
 
 def trainer(random_start=False, adv_weight=0.5, epsilon=0.1):
@@ -124,16 +114,14 @@ def test_bad_trainer_arguments_are_user_errors():
         AdversarialTrainer(classifier, adv_weight=1.5)
 
 
-def test_quick_run_writes_a_complete_run_folder(run_cli, tmp_path):
-    code, out, err = run_cli("adversarial", "--quick", "--set", f"dataset={TOY}", "--set",
-                             "widths=4,8", "--out", tmp_path)
-    assert code == 0, err
-    folder = complete_run_folder(tmp_path, "adversarial")
-    for name in ("history.csv", "model.keras", "model_adversarial.keras", "robustness.png",
-                 "flipped_standard.png", "flipped_adversarial.png", "confusion_fgsm_standard.png",
-                 "confusion_fgsm_adversarial.png", "curves_adversarial.png"):
-        assert (folder / name).is_file(), name
-    metrics = (folder / "metrics.json").read_text()
+def test_quick_run_writes_a_complete_run_folder(quick_run, toy_dataset):
+    toy_dataset(TOY, toy_images, ["top", "bottom"], train=160, test=48,
+                description="8x8 bars in the top or bottom half")
+    folder, metrics = quick_run("adversarial", "--set", f"dataset={TOY}", "--set", "widths=4,8",
+                                files=("history.csv", "model.keras", "model_adversarial.keras",
+                                       "robustness.png", "flipped_standard.png", "flipped_adversarial.png",
+                                       "confusion_fgsm_standard.png", "confusion_fgsm_adversarial.png",
+                                       "curves_adversarial.png"))
     for key in ("standard_clean_accuracy", "adversarial_fgsm_accuracy", "adversarial_pgd_accuracy",
                 "adversarial_train_seconds"):
         assert key in metrics

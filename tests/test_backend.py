@@ -36,3 +36,27 @@ def test_default_is_the_measured_one_for_the_device(monkeypatch):
     backend.os.environ["KERAS_BACKEND"] = "jax"
     assert backend.select() == "jax"
     assert backend.select("torch") == "torch"  # --backend wins over the environment
+
+
+@pytest.mark.parametrize("backend_name, device, bf16_cpu, preferred, expected", [
+    ("tensorflow", "cpu", True, "mixed_bfloat16", "mixed_bfloat16"),   # measured faster: taken
+    ("tensorflow", "cpu", False, "mixed_bfloat16", "float32"),         # no bf16 units
+    ("jax", "cpu", True, "mixed_bfloat16", "float32"),                 # not measured there
+    ("tensorflow", "gpu", True, "mixed_bfloat16", "float32"),          # not measured there
+    ("tensorflow", "cpu", True, "float32", "float32"),                 # the task prefers float32
+])
+def test_auto_precision_takes_the_tasks_policy_only_where_measured_faster(
+        monkeypatch, backend_name, device, bf16_cpu, preferred, expected):
+    monkeypatch.setattr(backend, "device_kind", lambda: device)
+    monkeypatch.setattr(backend, "cpu_has_bfloat16", lambda: bf16_cpu)
+    assert backend.resolve_precision("auto", preferred, backend_name) == expected
+    assert backend.resolve_precision("float32", preferred, backend_name) == "float32"  # explicit wins
+
+
+def test_bfloat16_detection_reads_the_cpu_flags(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("flags\t: fpu avx512f avx512_bf16 amx_tile\n")
+    assert backend.cpu_has_bfloat16(cpuinfo)
+    cpuinfo.write_text("flags\t: fpu avx2\n")
+    assert not backend.cpu_has_bfloat16(cpuinfo)
+    assert not backend.cpu_has_bfloat16(tmp_path / "missing")

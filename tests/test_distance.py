@@ -6,7 +6,6 @@ from keras import ops
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.neighbors import NearestCentroid as SkNearestCentroid
 
-from conftest import complete_run_folder
 from kerasdl.errors import UserError
 from kerasdl.scratch import distance
 
@@ -108,16 +107,10 @@ def test_choose_prefers_first_metric_and_smallest_k_on_ties():
     assert choose(curves) == ("euclidean", "euclidean", 2)
 
 
-def test_quick_run_writes_complete_folder(run_cli, home):
-    code, out, err = run_cli("distance", "--quick", "--set", "dataset=digits", "--out", home / "runs")
-    assert code == 0, err
-    folder = complete_run_folder(home / "runs", "distance")
-    for name in ("accuracy_vs_k.png", "centroids.png", "centroid_distances.png", "embeddings.png",
-                 "confusion_knn.png", "accuracy_vs_k.csv"):
-        assert (folder / name).is_file(), name
-    import json
-
-    metrics = json.loads((folder / "metrics.json").read_text())
+def test_quick_run_writes_complete_folder(quick_run):
+    _, metrics = quick_run("distance", "--set", "dataset=digits",
+                           files=("accuracy_vs_k.png", "centroids.png", "centroid_distances.png",
+                                  "embeddings.png", "confusion_knn.png", "accuracy_vs_k.csv"))
     assert metrics["sklearn_agreement"]["knn"] == 1.0
     assert metrics["knn_test_accuracy"] > 0.8
     assert set(metrics["reduced"]) == {"pca", "tsne"}

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 from keras import ops
 
-from conftest import complete_run_folder
 from kerasdl.errors import UserError
 from kerasdl.scratch import perceptron as P
 
@@ -98,22 +97,38 @@ def test_bad_arguments_are_user_errors():
         P.Perceptron(4, 2, lr=0)
 
 
-def test_quick_run_writes_complete_folder(run_cli, home):
-    code, out, err = run_cli("perceptron", "--quick", "--set", "dataset=digits", "--out", home / "runs")
-    assert code == 0, err
-    folder = complete_run_folder(home / "runs", "perceptron")
-    for name in ("history.csv", "accuracy.png", "weights_batch.png", "weights_online.png",
-                 "perceptron_online.keras"):
-        assert (folder / name).is_file(), name
-    import json
-
+def test_quick_run_writes_complete_folder(quick_run):
+    folder, metrics = quick_run("perceptron", "--set", "dataset=digits", "--set", "seeds=0,1",
+                                files=("history.csv", "accuracy.png", "weights_batch.png", "weights_online.png",
+                                       "perceptron_online.keras"))
+    assert metrics["online_train_accuracy"] > 0.8
+    # The spread over seeds 0 and 1; seed 0 is the run's own, reused.
+    spread = metrics["seeds"]
+    assert spread["seeds"] == [0, 1]
+    for mode in ("batch", "online"):
+        assert len(spread[mode]["test_each"]) == 2
+        assert spread[mode]["test_each"][0] == metrics[f"{mode}_test_accuracy"]
+        test = spread[mode]["test"]
+        assert test["min"] <= test["mean"] <= test["max"]
+    assert "### Over 2 seeds" in (folder / "report.md").read_text()
     import keras
 
-    metrics = json.loads((folder / "metrics.json").read_text())
-    assert metrics["online_train_accuracy"] > 0.8
     # The saved Keras model scores like the hand-written perceptron.
     model = keras.saving.load_model(folder / "perceptron_online.keras")
     assert model.output_shape == (None, 10)
+
+
+def test_summarize_gives_mean_std_and_range():
+    from kerasdl.tasks.perceptron import summarize
+
+    assert summarize([0.8, 0.9, 1.0]) == pytest.approx({"mean": 0.9, "std": 0.1, "min": 0.8, "max": 1.0})
+    assert summarize([0.5])["std"] == 0.0
+
+
+def test_seeds_need_something_seeded(run_cli):
+    # zero initial weights and the file order: every seed would train the same perceptron
+    code, _, err = run_cli("perceptron", "--set", "init=zeros", "--set", "seeds=0,1")
+    assert code == 2 and "seeds=0,1" in err and "init=normal" in err
 
 
 def test_bad_config_is_one_line(run_cli):

@@ -96,17 +96,9 @@ def test_bad_settings_are_one_line_errors(run_cli, home, options, message):
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
-def test_quick_run_writes_a_complete_run_folder(run_cli, home):
-    from conftest import complete_run_folder
-
+def test_quick_run_writes_a_complete_run_folder(quick_run):
     # scikit-learn's 8x8 digits ship with scikit-learn: real images without a download
-    code, out, err = run_cli("scratch-mlp", "--quick", "--set", "dataset=digits", "--out", home / "runs")
-    assert code == 0, err
-    folder = complete_run_folder(home / "runs", "scratch-mlp")
-    for name in ("lr_sweep.png", "learning_curves.png", "confusion_matrix.png", "hidden_weights.png",
-                 "model.keras", "history.csv"):
-        assert (folder / name).is_file(), name
-    import json
-
-    metrics = json.loads((folder / "metrics.json").read_text())
+    _, metrics = quick_run("scratch-mlp", "--set", "dataset=digits",
+                           files=("lr_sweep.png", "learning_curves.png", "confusion_matrix.png",
+                                  "hidden_weights.png", "model.keras", "history.csv"))
     assert metrics["keras_model_agreement"] == 1.0 and len(metrics["sweep"]) == 3

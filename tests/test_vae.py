@@ -6,9 +6,7 @@ import pytest
 
 import keras
 
-from kerasdl import data
 from kerasdl.models import vae as vae_models
-from tests.conftest import complete_run_folder
 
 TOY = "toy_vae_images"
 
@@ -23,14 +21,6 @@ def toy_images(n, seed=0, size=8):
         r, c = rng.integers(0, size - side + 1, 2)
         x[k, r:r + side, c:c + side] = 255
     return x, y
-
-
-@data.register(TOY, "8x8 squares of two sizes (tests only)", fallback="generated")
-def _toy(**_):
-    x, y = toy_images(300, seed=1)
-    x_test, y_test = toy_images(60, seed=2)
-    return data.Dataset(TOY, x, y, x_test, y_test, ["small", "large"], "generated squares",
-                        value_range=(0, 255))
 
 
 def test_kl_divergence_matches_hand_computation():
@@ -118,15 +108,12 @@ def test_too_small_images_are_a_user_error():
         vae_models.vae((4, 4, 1), filters=(4, 8, 16))
 
 
-def test_quick_run_writes_a_complete_run_folder(run_cli, tmp_path):
-    code, out, err = run_cli("vae", "--quick", "--set", f"dataset={TOY}", "--set", "latent_dim=2",
-                             "--out", tmp_path)
-    assert code == 0, err
-    folder = complete_run_folder(tmp_path, "vae")
-    for name in ("history.csv", "model.keras", "elbo_curves.png", "reconstructions.png",
-                 "samples.png", "interpolation.png", "latent_map.png"):
-        assert (folder / name).is_file(), name
-    metrics = (folder / "metrics.json").read_text()
+def test_quick_run_writes_a_complete_run_folder(quick_run, toy_dataset):
+    toy_dataset(TOY, toy_images, ["small", "large"], train=300, test=60,
+                description="8x8 squares of two sizes")
+    folder, metrics = quick_run("vae", "--set", f"dataset={TOY}", "--set", "latent_dim=2",
+                                files=("history.csv", "model.keras", "elbo_curves.png", "reconstructions.png",
+                                       "samples.png", "interpolation.png", "latent_map.png"))
     assert "test_neg_elbo" in metrics
     assert "latent_map.png" in (folder / "report.md").read_text()
 

@@ -84,13 +84,7 @@ def test_bad_settings_are_one_line_errors(run_cli, home, options, message):
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
-def test_quick_run_writes_a_complete_run_folder(run_cli, home):
-    from conftest import complete_run_folder
-
-    code, out, err = run_cli("xor", "--quick", "--out", home / "runs")
-    assert code == 0, err
-    folder = complete_run_folder(home / "runs", "xor")
-    for name in ("loss_curves.png", "solved_share.png", "decision_surface.png", "xor.keras", "sweep.csv",
-                 "history.csv"):
-        assert (folder / name).is_file(), name
+def test_quick_run_writes_a_complete_run_folder(quick_run):
+    folder, _ = quick_run("xor", files=("loss_curves.png", "solved_share.png", "decision_surface.png",
+                                        "xor.keras", "sweep.csv", "history.csv"))
     assert "| uniform | 10 |" in (folder / "report.md").read_text()

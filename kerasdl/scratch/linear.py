@@ -7,10 +7,10 @@ so forward pass, gradient and update are the same written-out code:
     softmax regression   p = softmax([x, 1] W),  loss = cross-entropy        + (l2/2) |W|^2
     gradient (both)      dL/dW = [x, 1]^T (p - y) / N + l2 W   (no penalty on the bias weights)
 
-Mini-batch gradient descent is `networks.fit`; `EarlyStopping` ends a run
-when none of the last `patience` evaluations of the validation accuracy
-improved on the best one (the course used 25), and puts back the weights of
-the best evaluation.
+Mini-batch gradient descent is `networks.fit`, which can evaluate every so
+many gradient steps; `EarlyStopping` ends a run when none of the last
+`patience` evaluations of the validation accuracy improved on the best one
+(the course used 25), and puts back the weights of the best evaluation.
 """
 
 import numpy as np
@@ -38,9 +38,13 @@ class EarlyStopping:
     """Stop a replica when none of its last `patience` evaluations beat its best `monitor`.
 
     `update(epoch, rows, net)` is called by `networks.fit` after each
-    evaluation with the epoch's history rows; it keeps each replica's best
-    weights, and returns which replicas go on. `restore(net)` puts the best
-    weights back; `best_epoch` and `stop_epoch` say when (one per replica).
+    evaluation with that evaluation's history rows (`epoch` may be fractional
+    when it evaluates more often than once per epoch); it keeps each replica's
+    best weights, and returns which replicas go on. Patience counts
+    evaluations, not epochs. `restore(net)` puts the best weights back;
+    `best_epoch`/`best_step` and `stop_epoch`/`stop_step` say when (one per
+    replica; the steps are the rows' `step`, or the evaluation's number if
+    the rows have none), `evaluations` how many each had.
     """
 
     def __init__(self, patience=25, monitor="val_accuracy", replicas=None):
@@ -50,8 +54,9 @@ class EarlyStopping:
         self.monitor = monitor
         count = replicas or 1
         self.best = np.full(count, -np.inf)
-        self.best_epoch = np.zeros(count, dtype=int)
-        self.stop_epoch = np.zeros(count, dtype=int)
+        self.best_epoch, self.stop_epoch = np.zeros(count), np.zeros(count)
+        self.best_step, self.stop_step = np.zeros(count, dtype=int), np.zeros(count, dtype=int)
+        self.evaluations, self.best_evaluation = np.zeros(count, dtype=int), np.zeros(count, dtype=int)
         self.active = np.ones(count, dtype=bool)
         self.best_weights = None
 
@@ -59,11 +64,14 @@ class EarlyStopping:
         improved = np.zeros_like(self.active)
         for row in rows:
             r = row["replica"]
-            self.stop_epoch[r] = epoch
+            self.evaluations[r] += 1
+            self.stop_epoch[r], self.stop_step[r] = epoch, row.get("step", self.evaluations[r])
             if row[self.monitor] > self.best[r]:
-                self.best[r], self.best_epoch[r], improved[r] = row[self.monitor], epoch, True
+                self.best[r], improved[r] = row[self.monitor], True
+                self.best_epoch[r], self.best_step[r] = epoch, self.stop_step[r]
+                self.best_evaluation[r] = self.evaluations[r]
         self.best_weights = self._select(improved, net.weights, self.best_weights, net.replicas)
-        self.active &= (epoch - self.best_epoch) < self.patience
+        self.active &= (self.evaluations - self.best_evaluation) < self.patience
         return self.active if net.replicas else self.active[0]
 
     def restore(self, net):

@@ -272,29 +272,35 @@ def evaluate(net, x, y, batch_size=2000):
 
 
 def fit(net, x, y, learning_rate, epochs, batch_size, seed=0, eval_sets=None, early_stopping=None,
-        progress_desc=None):
+        progress_desc=None, eval_every=None):
     """Mini-batch gradient descent over shuffled epochs; returns the history rows.
 
-    `learning_rate`: a number, or one per replica. Each epoch adds a row per
-    replica: epoch, replica, learning_rate, the running mean training loss and
-    accuracy of the epoch's batches, and `<name>_loss`/`<name>_accuracy` for
-    every (x, y) in `eval_sets`. `early_stopping` (an object with
+    `learning_rate`: a number, or one per replica. `eval_every`: gradient
+    steps between evaluations, counted across epochs (the last step is always
+    evaluated); None or 0: after every epoch. Each evaluation adds a row per
+    active replica: step (gradient steps so far), epoch (the epoch number when
+    evaluating after every epoch, else passes over the data so far, e.g. 2.5),
+    replica, learning_rate, the running mean training loss and accuracy of the
+    batches since the previous evaluation, and `<name>_loss`/`<name>_accuracy`
+    for every (x, y) in `eval_sets`. `early_stopping` (an object with
     `update(epoch, history_rows, net) -> active mask`, e.g.
-    kerasdl.scratch.linear.EarlyStopping) freezes replicas that stopped, by a
-    learning rate of 0, and ends the loop when none is left.
+    kerasdl.scratch.linear.EarlyStopping) is called after every evaluation; it
+    freezes replicas that stopped, by a learning rate of 0, and ends the loop
+    when none is left.
     """
     from kerasdl.training.progress import progress
 
     rng = np.random.default_rng(seed)
     n = len(x)
+    last_step = epochs * -(-n // batch_size)
     replicas = net.replicas
     rates = np.broadcast_to(np.asarray(learning_rate, dtype="float32"), (replicas,) if replicas else ())
     active = np.ones(rates.shape, dtype=bool)
     x_all, y_all = ops.convert_to_tensor(x), ops.convert_to_tensor(y)
-    history = []
+    history, step = [], 0
+    loss_sum, hits, seen = 0.0, 0.0, 0
     for epoch in range(1, epochs + 1):
         order = ops.convert_to_tensor(rng.permutation(n).astype("int32"))
-        loss_sum, hits = 0.0, 0.0
         desc = f"{progress_desc or 'training'}: epoch {epoch}/{epochs}"
         for start in progress(range(0, n, batch_size), desc=desc):
             idx = order[start:start + batch_size]
@@ -302,22 +308,29 @@ def fit(net, x, y, learning_rate, epochs, batch_size, seed=0, eval_sets=None, ea
             loss, p = net.step(xb, yb, rates * active)
             loss_sum = loss_sum + loss * idx.shape[0]
             hits = hits + correct(p, yb)
-        rows = _epoch_rows(epoch, rates, ops.convert_to_numpy(loss_sum) / n, ops.convert_to_numpy(hits) / n)
-        for name, (xe, ye) in (eval_sets or {}).items():
-            loss_e, acc_e = evaluate(net, xe, ye)
-            for row, le, ae in zip(rows, np.atleast_1d(loss_e), np.atleast_1d(acc_e)):
-                row[f"{name}_loss"], row[f"{name}_accuracy"] = float(le), float(ae)
-        rows = [row for row, on in zip(rows, np.atleast_1d(active)) if on]
-        history += rows
-        if early_stopping is not None:
-            active = np.asarray(early_stopping.update(epoch, rows, net)).reshape(active.shape)
-            if not active.any():
-                break
+            step, seen = step + 1, seen + idx.shape[0]
+            due = step % eval_every == 0 if eval_every else start + batch_size >= n
+            if not (due or step == last_step):
+                continue
+            at = round(epoch - 1 + min(start + batch_size, n) / n, 4) if eval_every else epoch
+            rows = _eval_rows(step, at, rates, ops.convert_to_numpy(loss_sum) / seen,
+                              ops.convert_to_numpy(hits) / seen)
+            loss_sum, hits, seen = 0.0, 0.0, 0
+            for name, (xe, ye) in (eval_sets or {}).items():
+                loss_e, acc_e = evaluate(net, xe, ye)
+                for row, le, ae in zip(rows, np.atleast_1d(loss_e), np.atleast_1d(acc_e)):
+                    row[f"{name}_loss"], row[f"{name}_accuracy"] = float(le), float(ae)
+            rows = [row for row, on in zip(rows, np.atleast_1d(active)) if on]
+            history += rows
+            if early_stopping is not None:
+                active = np.asarray(early_stopping.update(at, rows, net)).reshape(active.shape)
+                if not active.any():
+                    return history
     return history
 
 
 def by_replica(history):
-    """History rows -> {replica: {column: [values per epoch]}}, for plotting."""
+    """History rows -> {replica: {column: [values per evaluation]}}, for plotting."""
     out = {}
     for row in history:
         columns = out.setdefault(row["replica"], {})
@@ -326,8 +339,8 @@ def by_replica(history):
     return out
 
 
-def _epoch_rows(epoch, rates, loss, accuracy):
-    return [{"epoch": epoch, "replica": r, "learning_rate": float(rate), "loss": float(lo), "accuracy": float(ac)}
+def _eval_rows(step, epoch, rates, loss, accuracy):
+    return [{"step": step, "epoch": epoch, "replica": r, "learning_rate": float(rate), "loss": float(lo), "accuracy": float(ac)}
             for r, (rate, lo, ac) in enumerate(zip(np.atleast_1d(rates), np.atleast_1d(loss),
                                                    np.atleast_1d(accuracy)))]
 

@@ -2,13 +2,15 @@
 
 Both are written out in keras.ops (kerasdl.scratch.linear: the sigmoid
 network of kerasdl.scratch.networks without a hidden layer), trained by
-mini-batch gradient descent, evaluated on a held-out validation split after
-every epoch, and stopped when none of the last `patience` evaluations (the
-course: 25) improved the best validation accuracy; the weights of the best
-evaluation are kept. As in the course, each model is trained with two
-learning rates, 0.001 and 0.01 (both at once, as two replicas that start from
-zero and see the same batches). The binary model separates two chosen classes
-of the same data set (by default MNIST's 3 and 5, a pair often confused).
+mini-batch gradient descent, evaluated on a held-out validation split every
+`eval_every` gradient steps, and stopped when none of the last `patience`
+evaluations (the course: 25; evaluations, not epochs) improved the best
+validation accuracy; the weights of the best evaluation are kept. Stop and
+best points are reported as the step and the (fractional) epoch. As in the
+course, each model is trained with two learning rates, 0.001 and 0.01 (both
+at once, as two replicas that start from zero and see the same batches). The
+binary model separates two chosen classes of the same data set (by default
+MNIST's 3 and 5, a pair often confused).
 """
 
 import time
@@ -24,6 +26,7 @@ from kerasdl.scratch import linear, networks
 
 NAME = "softmax-regression"
 MODELS = ("logistic", "softmax")
+EVAL_EVERY = 50
 
 
 @dataclass
@@ -33,7 +36,8 @@ class Config:
     learning_rates: tuple[float, ...] = (0.001, 0.01)  # the course's two runs, per model
     epochs: int = 60  # at most this many epochs (early stopping may end a run sooner)
     batch_size: int = 128  # examples per gradient step
-    patience: int = 25  # stop when none of the last this-many evaluations (one per epoch) improved
+    eval_every: int | None = EVAL_EVERY  # gradient steps between validation evaluations (0 or None: once per epoch)
+    patience: int = 25  # stop when none of the last this-many evaluations improved
     validation_fraction: float = 0.1  # share of the training set held out for early stopping
     binary_classes: tuple[int, ...] = (3, 5)  # the two classes of the logistic regression (label 0, label 1)
     l2: float = 1e-3  # logistic regression's L2 penalty (l2 / 2) * |w|^2, bias excluded
@@ -57,11 +61,13 @@ class Config:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise UserError(f"{name}={value}: expected a positive integer")
+        if self.eval_every is not None and self.eval_every < 0:
+            raise UserError(f"eval_every={self.eval_every}: expected gradient steps >= 1 (0 or None: once per epoch)")
         if min(self.l2, self.softmax_l2) < 0:
             raise UserError(f"l2={self.l2}, softmax_l2={self.softmax_l2}: expected values >= 0")
 
 
-QUICK = dict(epochs=4, patience=2, train_limit=1500, test_limit=300)
+QUICK = dict(epochs=4, eval_every=3, patience=3, train_limit=1500, test_limit=300)
 
 
 def variant(config):
@@ -112,7 +118,8 @@ def train(model, splits, n_classes, config):
     stopper = linear.EarlyStopping(config.patience, monitor="val_accuracy", replicas=net.replicas)
     history = networks.fit(net, *prepared("train"), np.asarray(config.learning_rates, "float32"), config.epochs,
                            config.batch_size, seed=config.seed, eval_sets={"val": prepared("val")},
-                           early_stopping=stopper, progress_desc=f"{model} regression")
+                           early_stopping=stopper, progress_desc=f"{model} regression",
+                           eval_every=config.eval_every)
     stopper.restore(net)
     results = {name: networks.evaluate(net, *prepared(name)) for name in ("train", "val", "test")}
     return net, history, stopper, results
@@ -133,10 +140,13 @@ def run(config, run):
         # === Train ===
         net, history, stopper, results = train(model, sets[model], n_classes, config)
         histories += [dict(h, model=model) for h in history]
+        steps_per_epoch = -(-len(sets[model]["train"][0]) // config.batch_size)
         for k, rate in enumerate(config.learning_rates):
-            row = {"model": model, "learning_rate": rate, "stop_epoch": int(stopper.stop_epoch[k]),
-                   "early_stopped": bool(stopper.stop_epoch[k] < config.epochs),
-                   "best_epoch": int(stopper.best_epoch[k])}
+            row = {"model": model, "learning_rate": rate, "steps_per_epoch": steps_per_epoch,
+                   "evaluations": int(stopper.evaluations[k]),
+                   "stop_step": int(stopper.stop_step[k]), "stop_epoch": float(stopper.stop_epoch[k]),
+                   "early_stopped": not bool(stopper.active[k]),
+                   "best_step": int(stopper.best_step[k]), "best_epoch": float(stopper.best_epoch[k])}
             for split, (loss, accuracy) in results.items():
                 row[f"{split}_loss"], row[f"{split}_accuracy"] = float(loss[k]), float(accuracy[k])
             rows.append(row)
@@ -145,9 +155,9 @@ def run(config, run):
         by_rate = {f"lr {r:g}": columns[k] for k, r in enumerate(config.learning_rates)}
         what = f"logistic regression, {negative} vs {positive}" if model == "logistic" else "softmax regression"
         run.save_figure(sweeps.curves_by_setting(
-            by_rate, other="val", stops={f"lr {r:g}": int(stopper.stop_epoch[k])
+            by_rate, other="val", stops={f"lr {r:g}": float(stopper.stop_epoch[k])
                                          for k, r in enumerate(config.learning_rates)},
-            best={f"lr {r:g}": int(stopper.best_epoch[k]) for k, r in enumerate(config.learning_rates)},
+            best={f"lr {r:g}": float(stopper.best_epoch[k]) for k, r in enumerate(config.learning_rates)},
             title=f"{what} on {ds.name}: train (solid), validation (dashed); dotted: stop, dot: best kept"),
             f"{model}_curves.png")
         # the better learning rate by validation accuracy is the one saved and pictured
@@ -176,13 +186,13 @@ def run(config, run):
 
 def _report(config, ds, pair, sets, m, run):
     command = run.read_json("config.json")["command"]
-    table = ["| model | learning rate | stopped at epoch | best epoch (kept) | train accuracy | validation accuracy "
-             "| test accuracy | test loss |", "|---|---|---|---|---|---|---|---|"]
+    table = ["| model | learning rate | evaluations | stopped at epoch (step) | best epoch (step), kept | train accuracy "
+             "| validation accuracy | test accuracy | test loss |", "|---|---|---|---|---|---|---|---|---|"]
     for r in m["results"]:
-        stop = f"{r['stop_epoch']}" + ("" if r["early_stopped"] else f" (the limit, {config.epochs})")
-        table.append(f"| {r['model']} | {r['learning_rate']:g} | {stop} | {r['best_epoch']} | "
-                     f"{r['train_accuracy']:.4f} | {r['val_accuracy']:.4f} | **{r['test_accuracy']:.4f}** | "
-                     f"{r['test_loss']:.4f} |")
+        stop = _when(r["stop_epoch"], r["stop_step"]) + ("" if r["early_stopped"] else f", the limit")
+        table.append(f"| {r['model']} | {r['learning_rate']:g} | {r['evaluations']} | {stop} | "
+                     f"{_when(r['best_epoch'], r['best_step'])} | {r['train_accuracy']:.4f} | {r['val_accuracy']:.4f} | "
+                     f"**{r['test_accuracy']:.4f}** | {r['test_loss']:.4f} |")
     sizes = {k: ", ".join(f"{s} {len(v[0])}" for s, v in sets[k].items()) for k in sets}
     figures = "\n\n".join(f"![{m_} curves]({m_}_curves.png)\n\n![{m_} weights]({m_}_weights.png)"
                           for m_ in config.models)
@@ -200,9 +210,10 @@ Training: forward pass, gradient `[x, 1]^T (p - y) / N + l2 w` and update writte
 (`kerasdl/scratch/linear.py`, checked against finite differences in `tests/test_softmax_regression.py`);
 weights start at zero; mini-batch gradient descent, batch {config.batch_size}, shuffled every epoch;
 L2 {config.l2:g} on the logistic regression, {config.softmax_l2:g} on the softmax regression (bias weights
-never penalised). The validation accuracy is evaluated after every epoch; a run stops when none of the
+never penalised). {_evaluation_sentence(config, m["results"])} A run stops when none of the
 last {config.patience} evaluations improved on its best, at most after {config.epochs} epochs, and keeps the
-weights of its best evaluation (the numbers below are those weights').
+weights of its best evaluation (the numbers below are those weights'). Epochs count passes over the training
+set (examples seen / training examples, so 2.50 is halfway through the third epoch); steps count gradient steps.
 
 {chr(10).join(table)}
 {_stopping_note(config, m["results"])}
@@ -210,12 +221,29 @@ weights of its best evaluation (the numbers below are those weights').
 """
 
 
+def _when(epoch, step):
+    return f"{epoch:.2f} ({step})"
+
+
+def _evaluation_sentence(config, rows):
+    """How often the validation accuracy was evaluated, in steps and per epoch of each model."""
+    if not config.eval_every:
+        return "The validation accuracy is evaluated after every epoch."
+    per_model = {r["model"]: r["steps_per_epoch"] for r in rows}
+    each = "; ".join(f"{model}: {spe} steps per epoch, so {spe / config.eval_every:.1f} evaluations per epoch "
+                     f"and {config.patience} evaluations span {config.patience * config.eval_every / spe:.1f} epochs"
+                     for model, spe in per_model.items())
+    return (f"The validation accuracy is evaluated every {config.eval_every} gradient steps and after the last "
+            f"step ({each}).")
+
+
 def _stopping_note(config, rows):
     """Say plainly when the epoch limit, not early stopping, ended a run."""
     limited = [f"{r['model']} lr {r['learning_rate']:g}" for r in rows if not r["early_stopped"]]
     if not limited:
-        return ""
+        return ("\nEarly stopping ended every run within the epoch limit; the dotted lines mark where each run "
+                "stopped and the dots the evaluations whose weights were kept.\n")
     return (f"\nThe epoch limit ({config.epochs}), not early stopping, ended {', '.join(limited)}: their validation "
-            f"accuracy still improved at least once in every {config.patience} epochs, so plain gradient descent "
-            "had not converged yet (raise `--epochs` to let the patience rule end them; it is exercised in "
+            f"accuracy still improved at least once in every {config.patience} evaluations, so plain gradient "
+            "descent had not converged yet (raise `--epochs` to let the patience rule end them; it is exercised in "
             "`tests/test_softmax_regression.py`). The dotted lines mark where each run ended.\n")
