@@ -13,9 +13,9 @@ drew them with numpy's RandomState(21); here the run's seed draws them), the
 points in the file's order. The course's update itself was not Rosenblatt's:
 its notebook adds eta * x (onehot(y) - sigmoid(scores)) for every point, right
 or wrong (a one-vs-rest logistic delta rule), and keeps the weights of the best
-training accuracy. Its 88.10% batch test accuracy is one draw: that rule over
-ten seeds gave 88.05 +- 0.48% (87.3 to 88.7), this batch perceptron
-87.7 +- 0.4% (86.8 to 88.2) -- hence `seeds`, which reports the spread.
+training accuracy. Its 88.10% batch test accuracy is one draw of the initial
+weights -- hence `seeds`, which reports the spread over several
+(reports/perceptron.md has ten).
 """
 
 import time
