@@ -32,7 +32,7 @@ RECIPES = {
                             augment="none"),
     ("cnn", "grey"): dict(epochs=15, learning_rate=2e-3, widths=(32, 64, 128), dropout=0.2,
                           augment="none"),
-    ("cnn", "colour"): dict(epochs=20, learning_rate=2e-3, widths=(32, 64, 128), dropout=0.1,
+    ("cnn", "colour"): dict(epochs=15, learning_rate=2e-3, widths=(64, 128, 256), dropout=0.1,
                             augment="flip+shift"),
 }
 
