@@ -9,6 +9,7 @@ path) come from here and are kept in reports/bench.md.
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -20,9 +21,11 @@ from kerasdl.runs import atomic_write
 SHAPES = {"fashion_mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
 
 
-def measure(model_name, shape, batch_size, steps, jit, widths=None):
-    """Images per second of `fit` over `steps` batches, after one warm-up epoch.
-    `widths`: the CNN's filters per block (None: the builder's default)."""
+def measure(model_name, shape, batch_size, steps, jit, widths=None, repeats=1):
+    """Images per second of `fit` over `steps` batches, after one warm-up epoch,
+    once per repeat (a list). `widths`: the CNN's filters per block (None: the
+    builder's default). Repeats matter on shared virtual machines, where the
+    same measurement was seen to come out at either of two speeds 2x apart."""
     import keras
     import numpy as np
 
@@ -37,9 +40,12 @@ def measure(model_name, shape, batch_size, steps, jit, widths=None):
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                   jit_compile=jit)
     model.fit(x[: batch_size * 2], y[: batch_size * 2], batch_size=batch_size, epochs=1, verbose=0)
-    started = time.perf_counter()
-    model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)
-    return len(x) / (time.perf_counter() - started)
+    rates = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)
+        rates.append(len(x) / (time.perf_counter() - started))
+    return rates
 
 
 def _child(spec):
@@ -48,9 +54,10 @@ def _child(spec):
 
     keras.mixed_precision.set_global_policy(spec["precision"])
     jit = {"on": True, "off": False, "auto": "auto"}[spec["jit"]]
-    rate = measure(spec["model"], tuple(spec["shape"]), spec["batch_size"], spec["steps"], jit,
-                   spec.get("widths"))
-    print(json.dumps({**spec, "images_per_s": round(rate, 1)}))
+    rates = measure(spec["model"], tuple(spec["shape"]), spec["batch_size"], spec["steps"], jit,
+                    spec.get("widths"), spec.get("repeats", 1))
+    print(json.dumps({**spec, "images_per_s": round(statistics.median(rates), 1),
+                      "min": round(min(rates), 1), "max": round(max(rates), 1)}))
 
 
 def main(argv, parser_class, prog):
@@ -66,6 +73,8 @@ def main(argv, parser_class, prog):
                         "(default: the builder's)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=40, help="timed batches per measurement")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="timed passes per measurement; the table shows their median and range")
     parser.add_argument("--publish", action="store_true", help="append the table to reports/bench.md")
     parser.add_argument("--debug", action="store_true")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # internal: one measurement
@@ -78,6 +87,8 @@ def main(argv, parser_class, prog):
             widths = [int(w) for w in args.widths.split(",")]
         except ValueError:
             raise UserError(f"--widths {args.widths!r}: expected comma-separated integers, e.g. 64,128,256") from None
+    if args.steps < 1 or args.repeats < 1 or args.batch_size < 1:
+        raise UserError("--steps, --repeats and --batch-size: expected positive numbers")
     if args.child:
         _child(json.loads(args.child))
         return 0
@@ -94,7 +105,7 @@ def main(argv, parser_class, prog):
                     continue  # Keras has no torch.compile path worth timing on CPU here
                 spec = dict(backend=name, precision=precision, jit=jit, model=args.model,
                             shape=SHAPES[args.shape], batch_size=args.batch_size, steps=args.steps,
-                            widths=widths)
+                            widths=widths, repeats=args.repeats)
                 env = dict(os.environ, KERAS_BACKEND=name, TF_CPP_MIN_LOG_LEVEL="2")
                 print(f"measuring {name} {precision} jit={jit} ...", file=sys.stderr, flush=True)
                 proc = subprocess.run([sys.executable, "-m", "kerasdl", "bench", "--child", json.dumps(spec)],
@@ -104,7 +115,7 @@ def main(argv, parser_class, prog):
                     print(f"  skipped: {last}", file=sys.stderr)
                     continue
                 rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-                print(f"  {rows[-1]['images_per_s']} images/s", file=sys.stderr)
+                print(f"  {rows[-1]['images_per_s']} images/s (median of {args.repeats})", file=sys.stderr)
     table = _table(rows, args, prog, argv)
     print(table)
     if args.publish:
@@ -119,9 +130,10 @@ def _table(rows, args, prog, argv):
     import platform
 
     model = f"{args.model} {args.widths}" if args.widths else args.model
-    head = (f"## {model} on {args.shape}-shaped images, batch {args.batch_size}, {args.steps} steps\n\n"
+    head = (f"## {model} on {args.shape}-shaped images, batch {args.batch_size}, {args.steps} steps, "
+            f"{args.repeats} timed passes\n\n"
             f"Command: `{prog} {' '.join(argv)}` on {platform.processor() or platform.machine()}, "
             f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}.\n\n"
-            "| backend | precision | jit_compile | images/s |\n|---|---|---|---|\n")
-    return head + "\n".join(f"| {r['backend']} | {r['precision']} | {r['jit']} | {r['images_per_s']} |"
-                            for r in rows)
+            "| backend | precision | jit_compile | images/s (median) | min - max |\n|---|---|---|---|---|\n")
+    return head + "\n".join(f"| {r['backend']} | {r['precision']} | {r['jit']} | {r['images_per_s']} | "
+                            f"{r['min']} - {r['max']} |" for r in rows)
