@@ -183,6 +183,18 @@ def test_jpeg_archive_is_decoded_once_then_cached(tmp_path, monkeypatch, home):
     assert np.array_equal(from_tree.x_train, ds.x_train)
 
 
+def test_archive_cache_follows_content_not_mtime(tmp_path, home):
+    from kerasdl.data import cache
+
+    tree = write_jpeg_tree(tmp_path / "tree")
+    archive = write_tar_xz(tree, tmp_path / "a.tar.xz")
+    stamp = cache.file_stamp(archive)
+    os.utime(archive, ns=(1, 1))  # copied afresh: new mtime, same bytes -> same cache
+    assert cache.file_stamp(archive) == stamp
+    archive.write_bytes(archive.read_bytes() + b"\0")  # other bytes -> another cache
+    assert cache.file_stamp(archive) != stamp
+
+
 def test_undecodable_jpeg_is_corrupt(tmp_path):
     tree = write_jpeg_tree(tmp_path / "cifar10-jpg")
     (tree / "train" / "cat" / "0099.jpg").write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg")

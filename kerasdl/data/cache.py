@@ -22,10 +22,23 @@ def key_of(*parts):
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:20]
 
 
+HASH_LIMIT = 256 * 2**20  # files up to this size are keyed by content: ~0.1 s for the 18 MB CIFAR archive
+
+
 def file_stamp(path):
-    """(resolved path, size, mtime in ns): what changes when a file is replaced."""
-    st = Path(path).stat()
-    return (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    """What changes when a file is replaced: (resolved path, size, sha256 of the
+    content) for files up to HASH_LIMIT bytes, else (resolved path, size, mtime in
+    ns). Content, not mtime, where affordable: a data folder copied afresh (as
+    these machines do at every start) keeps its caches."""
+    path = Path(path)
+    st = path.stat()
+    if st.st_size <= HASH_LIMIT:
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(2**20), b""):
+                digest.update(block)
+        return (str(path.resolve()), st.st_size, digest.hexdigest())
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns)
 
 
 def cache_path(kind, key):
