@@ -15,9 +15,9 @@ from kerasdl.errors import UserError
 
 BACKENDS = ("tensorflow", "jax", "torch")
 
-# Measured, not guessed: a small Fashion-MNIST CNN on a 2-core Sapphire Rapids
-# CPU trained ~2x faster on TensorFlow than on PyTorch and ~4x faster than on
-# JAX (see reports/bench.md). No GPU measurement exists yet, so GPUs get the
+# Measured, not guessed: the Fashion-MNIST CNN on a 2-core Sapphire Rapids CPU
+# trained 1.46x faster on TensorFlow than on PyTorch and 2.2x faster than on
+# JAX, each in its best jit setting (reports/bench.md). No GPU measurement exists yet, so GPUs get the
 # same default until one says otherwise.
 DEFAULT_BY_DEVICE = {"cpu": "tensorflow", "gpu": "tensorflow"}
 
@@ -105,8 +105,8 @@ def resolve_precision(requested, preferred, backend_name):
 
     'auto' gives the task's `preferred` policy (its models are known to train
     well in it) where that policy was measured faster, else float32. Measured
-    so far: mixed_bfloat16 on TensorFlow on a bfloat16-capable CPU, 1.3-2x the
-    images/s of float32 for the classify CNNs (reports/bench.md).
+    so far: mixed_bfloat16 on TensorFlow on a bfloat16-capable CPU, 1.09-1.24x
+    the images/s of float32 for the classify CNNs (reports/bench.md).
     """
     if requested != "auto":
         return requested

@@ -4,8 +4,9 @@ import keras
 
 
 def jit_compile_default():
-    """XLA on TensorFlow's CPU path is ~3x *slower* for our small CNNs (reports/bench.md:
-    186 vs 524 images/s); elsewhere Keras's own "auto" choice stands."""
+    """XLA off on TensorFlow's CPU path: for our CNNs it measured 2-4% slower in
+    float32 and 2-7% faster in bfloat16 (reports/bench.md), not worth its compile
+    time; elsewhere Keras's own "auto" choice stands."""
     from kerasdl.backend import device_kind
 
     if keras.backend.backend() == "tensorflow" and device_kind() == "cpu":
