@@ -363,7 +363,7 @@ classifiers use only the training points' labels.
 """
     return f"""## Nearest centroid and k-NN on {ds.name}
 
-Command: `{command}` ({m['seconds']} s wall clock, {m['cpu_seconds']} s of CPU time, on a shared
+Command: `{command}` ({m['seconds']} s wall clock, {m['cpu_seconds']} s of CPU time, on this
 2-core CPU machine; peak memory of the whole process {m['peak_memory_mib']} MiB, with distances
 computed in blocks of at most {config.block:,} entries).
 

@@ -387,7 +387,7 @@ def _report(config, ds, scorer, results, m, run):
     return f"""## {title}
 
 Command: `{command}`
-(backend {m['keras_backend']}; {m['total_seconds'] / 60:.1f} min in all on this machine, a shared
+(backend {m['keras_backend']}; {m['total_seconds'] / 60:.1f} min in all on this machine, a
 2-core CPU).
 
 Data: {ds.provenance}; {len(ds.x_train)} training images scaled to [-1, 1].

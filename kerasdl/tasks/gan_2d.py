@@ -186,7 +186,7 @@ def _report(config, m, history, run):
 
 Command: `{command}`
 (backend {m['keras_backend']}; {config.steps} generator updates in {m['train_seconds']:.0f} s on
-this machine, a shared 2-core CPU).
+this machine, a 2-core CPU).
 
 Data: generated, (x, x^2{f' + N(0, {config.noise}^2)' if config.noise else ''}) with x ~ U(-1, 1);
 {config.batch_size} fresh points a step, seed {config.seed}.

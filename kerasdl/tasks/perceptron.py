@@ -246,8 +246,8 @@ def report(config, ds, results, m, run):
     confusions = "\n\n".join(f"![{mode} confusion](confusion_{mode}.png)" for mode in results)
     return f"""## Multi-class perceptron on {ds.name}
 
-Command: `{command}` ({m['train_seconds']} s wall clock, {m['cpu_seconds']} s of CPU time, on a
-shared 2-core CPU machine).
+Command: `{command}` ({m['train_seconds']} s wall clock, {m['cpu_seconds']} s of CPU time, on this
+2-core CPU machine).
 
 Data: {ds.provenance}; {m['train_size']} training and {m['test_size']} test images. One weight
 vector per class over the pixels and a bias input 1; initial weights {init}, learning rate

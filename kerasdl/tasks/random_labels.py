@@ -155,7 +155,7 @@ def report(config, ds, m, run):
     return f"""## Random labels on {ds.name}
 
 Command: `{command}` ({m['train_seconds']} s of training wall clock, {m['cpu_seconds']} s of CPU time,
-on a shared 2-core CPU machine).
+on this 2-core CPU machine).
 
 Data: {ds.provenance}. The first {m['train_size']} training images with labels drawn from
 Bernoulli({config.label_probability}) (seed {config.seed}), and the first {m['test_size']} test

@@ -170,7 +170,7 @@ def _report(config, ds, m, run):
 
 Command: `{command}`
 (backend {m['keras_backend']}; {len(m['sweep'])} networks trained together for {m['epochs']} epochs in
-{m['train_seconds'] / 60:.1f} min wall, {m['train_cpu_seconds'] / 60:.1f} min CPU on this 2-core machine; the machine was shared, so CPU time says more than wall time.)
+{m['train_seconds'] / 60:.1f} min wall, {m['train_cpu_seconds'] / 60:.1f} min CPU on this 2-core machine; other jobs on the machine stretch wall time, not CPU time.)
 
 Data: {ds.provenance}; pixels scaled to [0, 1] and flattened. The whole training set is used for
 training and the test set is evaluated after every epoch, as in the course (no validation split:

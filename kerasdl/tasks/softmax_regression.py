@@ -199,7 +199,7 @@ def _report(config, ds, pair, sets, m, run):
     return f"""## Logistic and softmax regression by hand on {ds.name}, early stopping
 
 Command: `{command}`
-(all runs in {m['wall_time_s'] / 60:.1f} min wall, {m['cpu_time_s'] / 60:.1f} min CPU on this 2-core machine; the machine was shared, so CPU time says more than wall time.)
+(all runs in {m['wall_time_s'] / 60:.1f} min wall, {m['cpu_time_s'] / 60:.1f} min CPU on this 2-core machine; other jobs on the machine stretch wall time, not CPU time.)
 
 Data: {ds.provenance}; pixels scaled to [0, 1] and flattened; {config.validation_fraction:.0%} of the training
 set held out (stratified, seed {config.seed}) for early stopping. Softmax regression: all

@@ -207,7 +207,7 @@ def _report(config, m, run):
 
 Command: `{command}`
 ({m['networks']} networks trained together as one population, {config.epochs} full-batch steps each,
-in {m['wall_time_s']:.0f} s wall, {m['cpu_time_s']:.0f} s CPU on this 2-core machine; the machine was shared, so CPU time says more than wall time.)
+in {m['wall_time_s']:.0f} s wall, {m['cpu_time_s']:.0f} s CPU on this 2-core machine; other jobs on the machine stretch wall time, not CPU time.)
 
 Data: the four XOR points (0,0)->0, (0,1)->1, (1,0)->1, (1,1)->0, generated. Loss: mean squared
 error over the four points; plain full-batch gradient descent; the gradient is the hand-written
