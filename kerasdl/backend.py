@@ -17,8 +17,8 @@ BACKENDS = ("tensorflow", "jax", "torch")
 
 # Measured, not guessed: the Fashion-MNIST CNN on a 2-core Sapphire Rapids CPU
 # trained 1.46x faster on TensorFlow than on PyTorch and 2.2x faster than on
-# JAX, each in its best jit setting (reports/bench.md). No GPU measurement exists yet, so GPUs get the
-# same default until one says otherwise.
+# JAX, each in its best jit setting (reports/bench.md). No GPU measurement
+# exists yet, so GPUs get the same default until one says otherwise.
 DEFAULT_BY_DEVICE = {"cpu": "tensorflow", "gpu": "tensorflow"}
 
 # What to pip install for a backend that is missing.

@@ -340,7 +340,8 @@ def by_replica(history):
 
 
 def _eval_rows(step, epoch, rates, loss, accuracy):
-    return [{"step": step, "epoch": epoch, "replica": r, "learning_rate": float(rate), "loss": float(lo), "accuracy": float(ac)}
+    return [{"step": step, "epoch": epoch, "replica": r, "learning_rate": float(rate), "loss": float(lo),
+             "accuracy": float(ac)}
             for r, (rate, lo, ac) in enumerate(zip(np.atleast_1d(rates), np.atleast_1d(loss),
                                                    np.atleast_1d(accuracy)))]
 
