@@ -40,7 +40,17 @@ def test_config_checks():
         Config(formulations=("ordinal",))
     with pytest.raises(UserError, match="dataset"):
         Config(dataset="mnist")
-    assert Config().formulations[0] == "multihead"
+    assert Config().formulations == ("multihead",)
+    everything = Config(formulations=("all",)).formulations
+    assert everything[0] == "multihead" and len(everything) == 4
+
+
+def test_report_sections_by_readers():
+    from kerasdl.tasks.clock import Config, variant
+
+    assert variant(Config()) == "clocks"
+    assert variant(Config(formulations=("all",))) == "clocks-all"
+    assert variant(Config(formulations=("regression_mse",))) == "clocks-regression_mse"
 
 
 def test_missing_course_files_is_one_line(run_cli, home, tmp_path):
