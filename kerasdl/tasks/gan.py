@@ -208,8 +208,10 @@ class Scorer:
     def __init__(self, config, ds):
         self.epochs = classifier_epochs(config, len(ds.x_train))
         print(f"training the feature classifier ({self.epochs} epochs)")
+        # Two convs per block: on the 320 Olivetti faces one conv per block reached 25% test
+        # accuracy over 40 people in 80 epochs, two reached 84% (same epochs and seed).
         self.model, self.accuracy = frechet.train_feature_classifier(
-            ds, epochs=self.epochs, widths=(16, 32, 64), convs_per_block=1,
+            ds, epochs=self.epochs, widths=(16, 32, 64), convs_per_block=2,
             seed=config.seed)
         n = min(config.n_score, len(ds.x_test))
         self.real_features, real_probs = frechet.features(self.model, ds.x_test[:n])

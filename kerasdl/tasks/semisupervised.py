@@ -43,8 +43,11 @@ class Config:
     latent_dim: int = 32  # size of z (the SVM's features)
     filters: tuple[int, ...] = (32, 64)  # channels of the encoder's stride-2 convs (decoder mirrors them)
     hidden: int = 256  # dense layer between convs and z, both ways (0: none)
-    beta: float = 1.0  # weight of the KL term (1: the ELBO)
-    epochs: int = 10  # passes of the VAE over the training set
+    # beta 0.1 and 3 epochs: on Fashion-MNIST the ELBO's VAE (beta 1, 10 epochs) kept 9 of 32
+    # latent dimensions active and its SVM reached 62.3% with 100 labels; beta 0.1 for 3 epochs
+    # keeps all 32 and reached 66.6% (5 seeds; reports/semisupervised.md).
+    beta: float = 0.1  # weight of the KL term (1: the ELBO)
+    epochs: int = 3  # passes of the VAE over the training set
     batch_size: int = 128  # images per gradient step
     learning_rate: float = 1e-3  # Adam's step size
     train_limit: int | None = None  # use at most this many training images (None: all)
