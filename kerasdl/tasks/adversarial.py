@@ -274,8 +274,10 @@ def _targets(m):
     lines.append(f"- FGSM 0.1 against the standard model: {_pct(m['standard_fgsm_main_accuracy'])} "
                  f"left (the course's attack left {_pct(COURSE['fgsm_0.1'])}); PGD leaves "
                  f"{_pct(m['standard_pgd_accuracy'])}")
-    lines.append(f"- budget: {m['epochs']} epochs per regime on {m['train_images']:,} training images, "
-                 "chosen to keep the default run to minutes of a 2-core CPU; more epochs and all the "
+    default = Config()
+    lines.append(f"- budget: {m['epochs']} epochs per regime on {m['train_images']:,} training images (the "
+                 f"default, {default.epochs} epochs on at most {default.train_limit:,} images less the "
+                 "validation share, keeps a run to minutes of a 2-core CPU); more epochs and all the "
                  "training images (`--epochs`, `--set train_limit=none`) are the first thing to try "
                  "where a target is missed")
     return "Targets:\n\n" + "\n".join(lines)
