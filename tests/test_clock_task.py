@@ -21,6 +21,8 @@ def test_quick_run_writes_a_complete_folder(run_cli, home):
         assert 0 <= metrics[f"{key}_test_mean_min"] <= 360
     report = (folder / "report.md").read_text()
     assert "11.71" in report and "| multihead |" in report and "error_curves.png" in report
+    assert ("## Reading analog clocks: regression_mse, regression_cyclic, classification_24, multihead "
+            "on clocks (480 images), 1 epoch\n") in report
 
     import keras
 

@@ -146,6 +146,23 @@ def test_register_adds_a_set(monkeypatch):
         data.register("xor_demo", "again")(lambda: None)
 
 
+def test_load_limits_the_splits_and_leaves_the_loaders_seed_alone(monkeypatch):
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+
+    @data.register("seeded_demo", "a generated set with its own seed", fallback="generated")
+    def load_seeded(seed=0):
+        x = np.full((40, 2), seed, np.float32)
+        return Dataset("seeded_demo", x, np.arange(40) % 4, x[:20], np.arange(20) % 4,
+                       list("abcd"), "generated", (0, 10))
+
+    full = data.load("seeded_demo", seed=7)
+    assert len(full.x_train) == 40 and full.x_train[0, 0] == 7  # no limit: everything, loader's seed
+    small = data.load("seeded_demo", seed=7, train_limit=8, test_limit=5, subset_seed=1)
+    assert len(small.x_train) == 8 and len(small.x_test) == 5 and small.x_train[0, 0] == 7
+    assert np.array_equal(small.y_train, full.limit(8, 5, seed=1).y_train)
+    assert len(data.load("seeded_demo", test_limit=3).x_train) == 40
+
+
 def test_registry_does_not_import_keras():
     code = ("import sys; from kerasdl import data; data.names(); data.describe(); "
             "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules, 'imported'")

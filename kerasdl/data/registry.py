@@ -420,12 +420,22 @@ def _entry(name):
     return _REGISTRY[key]
 
 
-def load(name, data_dir=None, **options):
+def load(name, data_dir=None, train_limit=None, test_limit=None, subset_seed=0, **options):
     """Load a registered data set; see the module docstring for where it looks.
 
-    Options are passed to the loader (e.g. `download=False`, or image_folder's
-    `image_size`); an option the loader does not take is a UserError.
+    `train_limit` / `test_limit` keep a subset of at most that many examples
+    per split, drawn with `subset_seed` (`Dataset.limit`; the tasks'
+    `--set train_limit=...`).
+    Other options are passed to the loader (e.g. `download=False`, or
+    image_folder's `image_size`); an option the loader does not take is a UserError.
     """
+    ds = _load_all(name, data_dir, options)
+    if train_limit is not None or test_limit is not None:
+        ds = ds.limit(train_limit, test_limit, seed=subset_seed)
+    return ds
+
+
+def _load_all(name, data_dir, options):
     entry = _entry(name)
     params = inspect.signature(entry.loader).parameters
     takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())

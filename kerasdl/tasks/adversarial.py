@@ -79,12 +79,11 @@ def variant(config):
 # === Data ===
 
 def load_data(config):
-    ds = data.load(config.dataset, data_dir=config.data_dir)
+    ds = data.load(config.dataset, data_dir=config.data_dir, train_limit=config.train_limit,
+                   test_limit=config.test_limit, subset_seed=config.seed)
     if ds.x_train.ndim != 4 or not ds.class_names:
         raise UserError(f"dataset={config.dataset!r}: the adversarial task needs labelled images "
                         "(svhn, cifar10, fashion_mnist, mnist)")
-    if config.train_limit or config.test_limit:
-        ds = ds.limit(config.train_limit, config.test_limit, seed=config.seed)
     return ds
 
 

@@ -86,9 +86,8 @@ def resolve(config, channels):
 
 def load_data(config):
     options = {"image_size": config.image_size} if config.dataset == "image_folder" else {}
-    ds = data.load(config.dataset, data_dir=config.data_dir, **options)
-    if config.train_limit or config.test_limit:
-        ds = ds.limit(config.train_limit, config.test_limit, seed=config.seed)
+    ds = data.load(config.dataset, data_dir=config.data_dir, train_limit=config.train_limit,
+                   test_limit=config.test_limit, subset_seed=config.seed, **options)
     return ds
 
 

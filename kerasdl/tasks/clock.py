@@ -116,14 +116,12 @@ def variant(config):
 
 def load_data(config):
     if config.dataset == "clocks":
-        ds = data.load("clocks", n=config.n, size=config.size, seed=config.seed, rotation=config.rotation,
-                       test_fraction=config.test_fraction)
+        source = dict(n=config.n, size=config.size, rotation=config.rotation)
     else:
-        ds = data.load("clock_photos", data_dir=config.data_dir, test_fraction=config.test_fraction,
-                       seed=config.seed)
-    if config.train_limit or config.test_limit:
-        ds = ds.limit(config.train_limit, config.test_limit, seed=config.seed)
-    return ds
+        source = dict(data_dir=config.data_dir)
+    return data.load(config.dataset, test_fraction=config.test_fraction, seed=config.seed,
+                     train_limit=config.train_limit, test_limit=config.test_limit,
+                     subset_seed=config.seed, **source)
 
 
 def readers(config):
@@ -285,7 +283,11 @@ def _report(config, ds, rows, metrics, run):
         table.append(f"| {r['reader']} | {r['parameters']:,} | {r['train_seconds'] / 60:.1f} min "
                      f"| {_fmt(r['train_mean_min'])} | {_fmt(r['val_mean_min'])} | **{_fmt(r['test_mean_min'])}** "
                      f"| {_fmt(r['test_median_min'])} | {_fmt(r['test_p90_min'])} |")
-    lines = [f"## Reading analog clocks ({ds.name})", "",
+    images = sum(len(x) for x in (ds.x_train, ds.x_val, ds.x_test) if x is not None)
+    readers = ", ".join(r["reader"] for r in rows)
+    lines = [f"## Reading analog clocks: {readers} on {ds.name} ({images:,} images), "
+             f"{config.epochs} epoch{'s' * (config.epochs != 1)}",
+             "",
              f"Command: `{command}`", f"(backend {metrics['keras_backend']}; {config.epochs} epochs per reader, "
              f"{total / 60:.1f} min of training in all on this machine).", "",
              f"Data: {ds.provenance}; {metrics['train_images']} training and {metrics['test_images']} "

@@ -76,9 +76,8 @@ def variant(config):
 # === Data ===
 
 def load_data(config):
-    ds = data.load(config.dataset, data_dir=config.data_dir)
-    if config.train_limit or config.test_limit:
-        ds = ds.limit(config.train_limit, config.test_limit, seed=config.seed)
+    ds = data.load(config.dataset, data_dir=config.data_dir, train_limit=config.train_limit,
+                   test_limit=config.test_limit, subset_seed=config.seed)
     return ds
 
 

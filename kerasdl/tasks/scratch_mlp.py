@@ -63,9 +63,8 @@ def variant(config):
 
 def load_data(config):
     """Flattened images scaled to [0, 1], one-hot targets."""
-    ds = data.load(config.dataset, data_dir=config.data_dir)
-    if config.train_limit or config.test_limit:
-        ds = ds.limit(config.train_limit, config.test_limit, seed=config.seed)
+    ds = data.load(config.dataset, data_dir=config.data_dir, train_limit=config.train_limit,
+                   test_limit=config.test_limit, subset_seed=config.seed)
 
     def prepare(x, y):
         return ds.scaled(x).reshape(len(x), -1), networks.targets(y, ds.num_classes, "cross_entropy")

@@ -79,9 +79,8 @@ def variant(config):
 def load_data(config):
     """Flattened [0, 1] images: {'softmax': splits, 'logistic': the two classes' splits}, each
     {'train'|'val'|'test': (x, integer labels)}."""
-    ds = data.load(config.dataset, data_dir=config.data_dir)
-    if config.train_limit or config.test_limit:
-        ds = ds.limit(config.train_limit, config.test_limit, seed=config.seed)
+    ds = data.load(config.dataset, data_dir=config.data_dir, train_limit=config.train_limit,
+                   test_limit=config.test_limit, subset_seed=config.seed)
     missing = [c for c in config.binary_classes if not 0 <= c < ds.num_classes]
     if "logistic" in config.models and missing:
         raise UserError(f"binary_classes={config.binary_classes}: {ds.name} has classes 0..{ds.num_classes - 1}")

@@ -59,12 +59,11 @@ def variant(config):
 
 # === Data ===
 def load_data(config):
-    ds = data.load(config.dataset, data_dir=config.data_dir)
+    ds = data.load(config.dataset, data_dir=config.data_dir, train_limit=config.train_limit,
+                   test_limit=config.test_limit, subset_seed=config.seed)
     if len(ds.input_shape) != 3:
         raise UserError(f"data set {config.dataset!r} holds {ds.input_shape}-shaped examples, "
                         "not images (H, W, C): choose an image data set")
-    if config.train_limit or config.test_limit:
-        ds = ds.limit(config.train_limit, config.test_limit, seed=config.seed)
     return ds
 
 
