@@ -165,7 +165,7 @@ def publish(run_dir, key=None, title=None):
     if start in text and end in text:
         before, rest = text.split(start, 1)
         after = rest.split(end, 1)[1].lstrip("\n")
-        text = before + section + after
+        text = before + section + ("\n" + after if after else "")  # keep the blank line between sections
     else:
         text = text.rstrip("\n") + "\n\n" + section
     atomic_write(target, text)

@@ -63,5 +63,7 @@ def test_publish_replaces_only_its_own_section(home):
     text = target.read_text()
     assert "first again" in text and "second" in text and "## first\n" not in text
     assert text.index("first again") < text.index("second")  # the section kept its place
+    assert "<!-- /kerasdl:mnist-cnn -->\n\n<!-- kerasdl:cifar10-cnn -->" in text  # blank line kept
+    assert text.endswith("<!-- /kerasdl:cifar10-cnn -->\n")
     assert "](../plots/demo/mnist-cnn/curve.png)" in text
     assert (home / "plots" / "demo" / "cifar10-cnn" / "curve.png").is_file()
