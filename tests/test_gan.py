@@ -217,7 +217,7 @@ def test_gan_quick_writes_a_complete_run_folder(run_cli, tmp_path):
 def test_gan_quick_z_dim_sweep(run_cli, tmp_path):
     _fake_flowers(tmp_path / "data" / "flowers102", n=64, classes=4)
     code, _, err = run_cli("gan", "--quick", "--data-dir", tmp_path / "data", "--out", tmp_path / "runs",
-                           "--set", "sweep_z_dim=true")
+                           "--sweep", "z_dim")
     assert code == 0, err
     folder = complete_run_folder(tmp_path / "runs", "gan")
     assert (folder / "z_dim_scores.png").is_file() and (folder / "gan_z500.keras").is_file()
@@ -228,6 +228,8 @@ def test_gan_quick_z_dim_sweep(run_cli, tmp_path):
 def test_gan_config_errors_are_one_line(run_cli, tmp_path):
     code, _, err = run_cli("gan", "--quick", "--set", "variant=vae", "--out", tmp_path)
     assert code == 2 and "variant='vae'" in err and "\n" not in err.strip()
+    code, _, err = run_cli("gan", "--quick", "--sweep", "width", "--out", tmp_path)
+    assert code == 2 and "sweep='width'" in err and "z_dim" in err
 
 
 def test_gan_2d_quick_writes_frames_and_a_gif(run_cli, tmp_path):

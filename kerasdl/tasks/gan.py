@@ -5,7 +5,7 @@ beta1 0.5) on Oxford Flowers 102 at 64x64, or `--set variant=wgan-gp`
 (Gulrajani et al. 2017: Wasserstein loss, a layer-norm critic updated
 `d_steps` times per generator step, gradient penalty weight 10). One run
 trains one GAN with `--set z_dim=10|100|500`, or, with
-`--set sweep_z_dim=true`, the three latent sizes in turn and compares them.
+`--sweep z_dim`, the three latent sizes in turn and compares them.
 
 Pictures are not a comparison, so every GAN is scored: the Fréchet distance
 between generated and real test images, measured on the features of a CNN
@@ -35,7 +35,7 @@ class Config:
     dataset: str = "flowers102"  # square images, side a multiple of 16: flowers102, faces, caltech_faces, ...
     variant: str = "dcgan"  # dcgan (BCE with logits) or wgan-gp (Wasserstein + gradient penalty)
     z_dim: int = 100  # latent size (the course compared 10, 100 and 500)
-    sweep_z_dim: bool = False  # train z_dim 10, 100 and 500 in turn and compare them (z_dim unused)
+    sweep: str | None = None  # z_dim: train z_dim 10, 100 and 500 in turn and compare them (z_dim unused)
     width: int = 32  # generator/discriminator filters at the finest scale (paper: 128; 32 fits a 2-core CPU)
     # 12 epochs of Flowers 102 (1,236 generator updates) keep the default run near 15 min on 2
     # idle cores (43 s an epoch at width 32, plus ~4 min for the feature classifier); 3 epochs
@@ -55,6 +55,8 @@ class Config:
     def __post_init__(self):
         if self.variant not in VARIANTS:
             raise UserError(f"variant={self.variant!r}: choose dcgan or wgan-gp")
+        if self.sweep not in (None, "z_dim"):
+            raise UserError(f"sweep={self.sweep!r}: the one sweep is z_dim (or none)")
         for name in ("z_dim", "width", "epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name}={getattr(self, name)}: expected a positive integer")
@@ -72,7 +74,7 @@ QUICK = dict(epochs=1, n_train=48, batch_size=16, width=4, classifier_epochs=1, 
 
 
 def variant(config):
-    return f"{config.variant}-{config.dataset}" + ("-zsweep" if config.sweep_z_dim else f"-z{config.z_dim}")
+    return f"{config.variant}-{config.dataset}" + ("-zsweep" if config.sweep else f"-z{config.z_dim}")
 
 
 def classifier_epochs(config, n_train):
@@ -268,11 +270,11 @@ def run(config, run):
         print(f"{ds.name} has one class: no feature classifier, no Fréchet distance")
 
     # === Train and evaluate each GAN ===
-    z_dims = Z_SWEEP if config.sweep_z_dim else (config.z_dim,)
+    z_dims = Z_SWEEP if config.sweep else (config.z_dim,)
     results = []
     for z_dim in z_dims:
         trained = train_one(config, ds, z_dim, x_train)
-        model, suffix = trained["model"], f"_z{z_dim}" if config.sweep_z_dim else ""
+        model, suffix = trained["model"], f"_z{z_dim}" if config.sweep else ""
         z = np.random.default_rng(config.seed + 3).normal(size=(config.n_score, z_dim)).astype("float32")
         samples = generate(model, z)
         trained["scores"] = scorer.score(to_pixels(ds, samples)) if scorer else {}
@@ -284,13 +286,13 @@ def run(config, run):
         results.append(trained)
 
     # === Figures comparing the runs ===
-    if config.sweep_z_dim and scorer:
+    if config.sweep and scorer:
         run.save_figure(gan_plots.score_comparison(
             [f"z={r['z_dim']}" for r in results], [r["scores"]["frechet"] for r in results],
             [r["scores"]["score"] for r in results],
             reference=(scorer.reference["frechet"], scorer.reference["score"]),
             title=f"{config.variant} on {ds.name}: latent size"), "z_dim_scores.png")
-    if config.sweep_z_dim:
+    if config.sweep:
         grid = np.concatenate([r["samples"][:8] for r in results])
         run.save_figure(plots.image_grid(grid, [f"z={r['z_dim']}" for r in results for _ in range(8)],
                                          ncols=8, value_range=(-1, 1),
@@ -299,7 +301,7 @@ def run(config, run):
 
     # === Metrics and report ===
     metrics = _metrics(config, ds, scorer, results, time.perf_counter() - started)
-    if not config.sweep_z_dim:
+    if not config.sweep:
         # history.csv at the usual name: the single run's epochs
         run.write_history(results[0]["history"])
     run.write_report(_report(config, ds, scorer, results, metrics, run))
@@ -351,7 +353,7 @@ def _fmt(value, digits=3):
 def _report(config, ds, scorer, results, m, run):
     command = run.read_json("config.json")["command"]
     title = f"{'WGAN-GP' if config.variant == 'wgan-gp' else 'DCGAN'} on {ds.name}"
-    title += ": latent sizes 10, 100, 500" if config.sweep_z_dim else f", z_dim {results[0]['z_dim']}"
+    title += ": latent sizes 10, 100, 500" if config.sweep else f", z_dim {results[0]['z_dim']}"
     loss_keys = [k for k in results[0]["history"] if k not in ("d_loss", "g_loss")]
     rows = []
     for r in results:
@@ -377,14 +379,14 @@ def _report(config, ds, scorer, results, m, run):
         scoring = f"{ds.name} has a single class: no classifier, so no Fréchet distance or score."
     figures = []
     for r in results:
-        suffix = f"_z{r['z_dim']}" if config.sweep_z_dim else ""
-        name = f" (z={r['z_dim']})" if config.sweep_z_dim else ""
+        suffix = f"_z{r['z_dim']}" if config.sweep else ""
+        name = f" (z={r['z_dim']})" if config.sweep else ""
         figures += [f"![losses{name}](losses{suffix}.png)",
                     f"![samples through training{name}](samples_through_training{suffix}.png)",
                     f"![samples{name}](samples{suffix}.png)",
                     f"![interpolation{name}](interpolation{suffix}.png)",
                     f"![latent PCA{name}](latent_pca{suffix}.png)"]
-    if config.sweep_z_dim:
+    if config.sweep:
         figures = ["![scores per latent size](z_dim_scores.png)" if scorer else "",
                    "![samples per latent size](z_dim_samples.png)"] + figures
     figures = "\n\n".join(f for f in figures if f)
