@@ -46,7 +46,7 @@ ALL = ("multihead", "classification", "regression_cyclic", "regression_mse")
 class Config:
     dataset: str = "clocks"  # clocks (generated) or clock_photos (images.npy + labels.npy in --data-dir)
     # 72,000 images and 12 epochs: the multi-head reader meets the target (mean < 5, median < 3
-    # min) in about 10 min of training; on 18,000 images (the course's count) and 8 epochs its
+    # min) in 14.3 min of training; on 18,000 images (the course's count) and 8 epochs its
     # hour head overfits (mean 19.4 min), on 54,000 it misses by 0.4 (reports/clock.md).
     n: int = 72000  # clocks: how many images to draw (the course's set has 18,000)
     size: int = 150  # clocks: image side in pixels
@@ -284,8 +284,8 @@ def _report(config, ds, rows, metrics, run):
                      f"| {_fmt(r['train_mean_min'])} | {_fmt(r['val_mean_min'])} | **{_fmt(r['test_mean_min'])}** "
                      f"| {_fmt(r['test_median_min'])} | {_fmt(r['test_p90_min'])} |")
     images = sum(len(x) for x in (ds.x_train, ds.x_val, ds.x_test) if x is not None)
-    readers = ", ".join(r["reader"] for r in rows)
-    lines = [f"## Reading analog clocks: {readers} on {ds.name} ({images:,} images), "
+    names = ", ".join(r["reader"] for r in rows)
+    lines = [f"## Reading analog clocks: {names} on {ds.name} ({images:,} images), "
              f"{config.epochs} epoch{'s' * (config.epochs != 1)}",
              "",
              f"Command: `{command}`", f"(backend {metrics['keras_backend']}; {config.epochs} epochs per reader, "

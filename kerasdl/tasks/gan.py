@@ -37,9 +37,9 @@ class Config:
     z_dim: int = 100  # latent size (the course compared 10, 100 and 500)
     sweep: str | None = None  # z_dim: train z_dim 10, 100 and 500 in turn and compare them (z_dim unused)
     width: int = 32  # generator/discriminator filters at the finest scale (paper: 128; 32 fits a 2-core CPU)
-    # 12 epochs of Flowers 102 (1,236 generator updates) keep the default run near 15 min on 2
-    # idle cores (43 s an epoch at width 32, plus ~4 min for the feature classifier); 3 epochs
-    # (309 updates) gave flower-coloured blobs.
+    # 12 epochs of Flowers 102 (1,236 generator updates): the default run took 11.1 min on 2
+    # idle cores (7.8 min of GAN training, the rest the feature classifier and scoring), FD 14.27;
+    # 3 epochs (309 updates) gave flower-coloured blobs, FD 27.54 (reports/gan.md).
     epochs: int = 12  # passes over the training images (one generator update per batch)
     batch_size: int = 64  # real images per step
     learning_rate: float = 2e-4  # Adam, both networks (DCGAN paper)
