@@ -40,6 +40,8 @@ def test_config_checks():
         Config(classes=(25,))
     with pytest.raises(UserError, match="formulations"):
         Config(formulations=("ordinal",))
+    with pytest.raises(UserError, match="formulations=all,multihead: .*or all alone"):
+        Config(formulations=("all", "multihead"))
     with pytest.raises(UserError, match="dataset"):
         Config(dataset="mnist")
     assert Config().formulations == ("multihead",)

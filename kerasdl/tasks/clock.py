@@ -78,7 +78,7 @@ class Config:
         unknown = [f for f in self.formulations if f not in FORMULATIONS]
         if unknown or not self.formulations:
             raise UserError(f"formulations={','.join(self.formulations) or '(none)'}: choose from "
-                            f"{', '.join(FORMULATIONS)}")
+                            f"{', '.join(FORMULATIONS)}, or all alone for the four")
         bad = [c for c in self.classes if c < 2 or clock_time.MINUTES % c]
         if bad or not self.classes:
             raise UserError(f"classes={bad or '(none)'}: each N must divide 720, e.g. 24,48,72,120,240,720")
