@@ -59,15 +59,19 @@ def select(name=None):
     os.environ["KERAS_BACKEND"] = name
     # TensorFlow's C++ start-up chatter hides the messages that matter.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if name == "tensorflow" and "tensorflow" not in sys.modules:
-        _import_tensorflow_quietly()
+    # TensorFlow is imported on every backend, sooner or later (JAX and PyTorch runs
+    # reach it through Keras's data adapters and tensorflow-datasets): import it now,
+    # quietly, rather than let it print its start-up logs in the middle of a run.
+    if "tensorflow" not in sys.modules and importlib.util.find_spec("tensorflow") is not None:
+        _import_tensorflow_quietly(use_gpu=name == "tensorflow")
     return name
 
 
-def _import_tensorflow_quietly():
+def _import_tensorflow_quietly(use_gpu=True):
     """Import TensorFlow with its C++ start-up logs (oneDNN notice, CUDA probing)
     kept off the terminal: TF 2.21 writes them before it reads TF_CPP_MIN_LOG_LEVEL.
-    If the import fails, what it wrote is shown after all."""
+    Off the TensorFlow backend, TensorFlow only feeds data: it is kept off the GPUs,
+    which belong to JAX or PyTorch. If the import fails, what it wrote is shown after all."""
     import tempfile
 
     sys.stderr.flush()
@@ -78,6 +82,9 @@ def _import_tensorflow_quietly():
             import tensorflow as tf
 
             tf.config.list_physical_devices()  # the CUDA probe logs on first use
+            if not use_gpu:
+                tf.config.set_visible_devices([], "GPU")
+            tf.get_logger().setLevel("ERROR")  # retracing warnings are ours to fix, not the user's
         except BaseException:
             os.dup2(saved, 2)
             captured.seek(0)

@@ -76,19 +76,24 @@ def main(argv, parser_class, prog):
     parser = parser_class(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default=",".join(backend.BACKENDS),
                         help="comma-separated (default: all three; missing ones are skipped)")
-    parser.add_argument("--precision", default="float32,mixed_bfloat16", help="comma-separated policies")
-    parser.add_argument("--jit", default="off,auto", help="XLA / jit_compile settings: on, off, auto")
-    parser.add_argument("--model", default="cnn", choices=("mlp", "cnn"))
+    parser.add_argument("--precision", default="float32,mixed_bfloat16",
+                        help="comma-separated policies (default: float32,mixed_bfloat16)")
+    parser.add_argument("--jit", default="off,auto",
+                        help="XLA / jit_compile settings: on, off, auto (default: off,auto)")
+    parser.add_argument("--model", default="cnn", choices=("mlp", "cnn"),
+                        help="the classify model to time (default: cnn)")
     parser.add_argument("--shape", default="fashion_mnist", choices=sorted(SHAPES),
-                        help="image shape of which data set")
+                        help="image shape of which data set (default: fashion_mnist)")
     parser.add_argument("--widths", help="cnn only: filters per block, e.g. 64,128,256 "
                         "(default: the builder's)")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=40, help="timed batches per measurement")
+    parser.add_argument("--batch-size", type=int, default=128, help="examples per step (default: 128)")
+    parser.add_argument("--steps", type=int, default=40,
+                        help="timed batches per measurement (default: 40)")
     parser.add_argument("--repeats", type=int, default=3,
-                        help="timed passes per measurement; the table shows their median and range")
+                        help="timed passes per measurement; the table shows their median and "
+                             "range (default: 3)")
     parser.add_argument("--publish", action="store_true", help="append the table to reports/bench.md")
-    parser.add_argument("--debug", action="store_true")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # internal: one measurement
     args = parser.parse_args(argv)
     widths = None

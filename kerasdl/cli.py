@@ -33,7 +33,12 @@ COMMANDS = {
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is a UserError: one line, exit 2."""
+    """argparse, but a usage error is a UserError: one line, exit 2; and no prefix
+    matching, so a misspelt `--epoch 3` is refused rather than taken as `--epochs`."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         raise UserError(f"{message} (see {self.prog} --help)")
@@ -46,8 +51,10 @@ def _top_help():
     lines += [f"  {name:<20}{desc}" for name, desc in COMMANDS.items()]
     lines += ["", "tasks (each takes --help):"]
     lines += [f"  {name:<20}{desc}" for name, desc in tasks.available().items()]
-    lines += ["", "common options: --backend {tensorflow,jax,torch} --seed --epochs --batch-size",
-              "  --data-dir --out --quick --set key=value --publish --debug"]
+    lines += ["", "options of every task: --backend {tensorflow,jax,torch} --precision "
+              "{auto,float32,mixed_bfloat16,mixed_float16}",
+              "  --seed --epochs --batch-size --data-dir --out --quick --set key=value --publish --debug",
+              f"  (`{PROG} <task> --help` shows each with its default)"]
     return "\n".join(lines)
 
 
@@ -56,6 +63,11 @@ def main(argv=None):
     debug = "--debug" in argv
     try:
         return _dispatch(argv)
+    except BrokenPipeError:
+        # The reader went away (`kerasdl data list | head`): not an error of ours.
+        # Point stdout at devnull so Python's own flush at exit stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except UserError as e:
         if debug:
             raise
@@ -79,7 +91,7 @@ def _dispatch(argv):
         return 0
     command, rest = argv[0], argv[1:]
     if command == "list":
-        width = max(len(n) for n in tasks.TASKS)
+        width = max(len(n) for n in tasks.available())
         for name, desc in tasks.available().items():
             print(f"{name:<{width}}  {desc}")
         return 0
@@ -91,9 +103,6 @@ def _dispatch(argv):
         return _bench_command(rest)
     if command in tasks.available():
         return _task_command(command, rest)
-    if command in tasks.TASKS:
-        raise UserError(f"task {command!r} is planned but not in this version yet; "
-                        f"see `{PROG} list` for the tasks you can run")
     known = list(COMMANDS) + list(tasks.available())
     close = difflib.get_close_matches(command, known, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -106,16 +115,16 @@ COMMON_FIELDS = ("seed", "epochs", "batch_size", "data_dir")
 
 
 def _task_options(parser, defaults):
-    """Every Config field is an option (--batch-size for batch_size), its comment the help;
-    then the options of the run itself."""
+    """Every Config field is an option (--batch-size for batch_size) with its declared
+    help and default; then the options of the run itself."""
     from kerasdl import config as configs
 
     helps = configs.field_help(type(defaults))
     fields = dataclasses.asdict(defaults)
     group = parser.add_argument_group("experiment (the task's config fields; also --set key=value)")
-    for name, value in fields.items():
+    for name in fields:
         group.add_argument(f"--{name.replace('_', '-')}", dest=f"field_{name}", metavar="VALUE",
-                           help=f"{helps.get(name, '')} (default: {configs.format_value(value)})")
+                           help=f"{helps.get(name, '')} (default: {configs.shown_default(defaults, name)})")
     for name in COMMON_FIELDS:
         if name not in fields:  # a common option this task has no use for: say so when given
             group.add_argument(f"--{name.replace('_', '-')}", dest=f"unused_{name}", metavar="VALUE",
@@ -157,6 +166,7 @@ def _task_command(name, argv):
     _task_options(parser, defaults)
     args = parser.parse_args(argv)
 
+    # === Everything that can be checked before the run folder exists ===
     unused = [k for k in COMMON_FIELDS if getattr(args, f"unused_{k}", None) is not None]
     if unused:
         raise UserError(f"task {name!r} does not use --{unused[0].replace('_', '-')}")
@@ -173,41 +183,89 @@ def _task_command(name, argv):
                if getattr(args, f"field_{k}") is not None}
     config = configs.apply_overrides(config, options, source="option")
     config = configs.apply_overrides(config, configs.parse_set_pairs(args.set))
-
-    import keras
+    _check_before_run(module, config)
 
     from kerasdl import runs
 
-    seed = getattr(config, "seed", 0)
-    keras.utils.set_random_seed(seed)
+    root = runs.check_out_root(args.out)
+    section = module.variant(config) if hasattr(module, "variant") else None
+    if section is not None:
+        runs.check_name(section, "section key")
     precision = backend.resolve_precision(args.precision, getattr(module, "PRECISION", "float32"),
                                           backend_name)
+
+    import keras
+
+    from kerasdl import report
+
+    seed = getattr(config, "seed", 0)
+    keras.utils.set_random_seed(seed)
     backend.set_precision(precision)
-    run = runs.Run(name, root=args.out, run_id=runs.new_run_id(backend_name, seed))
-    run.write_json("config.json", {
+    info = {
         "task": name,
-        "config": dataclasses.asdict(config),
+        "command": " ".join([PROG, name, *argv]),
         "backend": backend_name,
         "precision": precision,
         "seed": seed,
         "quick": args.quick,
-        "command": " ".join([PROG, name, *argv]),
-        "versions": backend.versions(),
+        "section": section,
+        "machine": report.machine(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    })
+    }
+    run = runs.Run(name, root=root, run_id=runs.new_run_id(backend_name, seed), info=info)
+    run.write_json("config.json", {**info, "config": dataclasses.asdict(config),
+                                   "versions": backend.versions()})
+    run.set_status("running")
     print(f"kerasdl {name}: backend {backend_name}, precision {precision}, run folder {run.dir}",
           file=sys.stderr)
+
+    # === The run ===
     started = time.perf_counter()
-    metrics = module.run(config, run) or {}
+    try:
+        metrics = module.run(config, run) or {}
+    except KeyboardInterrupt:
+        run.set_status("interrupted", "stopped by the user (Ctrl-C); files already finished are kept")
+        raise
+    except BaseException as e:
+        run.set_status("failed", f"{type(e).__name__}: {' '.join(str(e).split())}"[:2000])
+        raise
     metrics.setdefault("wall_time_s", round(time.perf_counter() - started, 1))
+    run.write_json("resolved_config.json", dataclasses.asdict(run.resolved_config or config))
     run.write_metrics(metrics)
-    print(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}, indent=None))
-    print(f"run folder: {run.dir}")
+    run.set_status("finished")
+    print(_summary(name, metrics, getattr(module, "HEADLINE", None), run))
     if args.publish:
-        variant = getattr(module, "variant", None)
-        target, copied = runs.publish(run.dir, key=variant(config) if variant else None)
+        target, copied = runs.publish(run.dir, key=section)
         print(f"published: {target} ({copied} figures)")
     return 0
+
+
+def _check_before_run(module, config):
+    """The task's own checks (`check(config)`), else: can its data set be had?"""
+    if hasattr(module, "check"):
+        module.check(config)
+    elif isinstance(getattr(config, "dataset", None), str):
+        from kerasdl import data
+
+        data.check_available(config.dataset, getattr(config, "data_dir", None))
+
+
+def _summary(name, metrics, headline, run):
+    """The end of a run, for a reader: the headline numbers, rounded, and where the report is."""
+    from kerasdl import report
+
+    keys = headline or [k for k, v in metrics.items()
+                        if isinstance(v, (int, float)) and not isinstance(v, bool)
+                        and k != "wall_time_s"][:8]
+    numbers = []
+    for key in keys:
+        value = metrics.get(key)
+        if isinstance(value, float):
+            value = f"{value:.4g}"
+        numbers.append(f"  {key:<28} {value if value is not None else '-'}")
+    lines = [f"kerasdl {name} finished in {report.duration(metrics.get('wall_time_s'))}", *numbers,
+             f"report: {run.path('report.md')}"]
+    return "\n".join(lines)
 
 
 # --- other commands ----------------------------------------------------------
@@ -223,8 +281,14 @@ def _data_command(argv):
     rows = data.describe(args.data_dir)
     width = max(len(r["name"]) for r in rows)
     for row in rows:
-        where = row["found"] or (f"not found here; {row['fallback']}" if row.get("fallback")
-                                 else "not found here")
+        if row["found"]:
+            where = row["found"]
+        elif row.get("fallback") == "generated":
+            where = "generated on demand (needs no files)"
+        elif row.get("fallback"):
+            where = f"no files found; {row['fallback']}"
+        else:
+            where = "no files found"
         print(f"{row['name']:<{width}}  {row['description']}\n{'':<{width}}  -> {where}")
     return 0
 
@@ -233,25 +297,29 @@ def _report_command(argv):
     parser = _Parser(prog=f"{PROG} report",
                      description="copy a finished run's figures to plots/ and its report to reports/<task>.md")
     parser.add_argument("run_dir", help="a run folder, runs/<task>/<run-id>")
-    parser.add_argument("--key", help="section of reports/<task>.md (default: the task's variant)")
+    parser.add_argument("--key", help="section of reports/<task>.md (default: the one the run recorded)")
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args(argv)
-    run_dir = Path(args.run_dir)
-    if not (run_dir / "report.md").is_file():
-        raise UserError(f"{run_dir}: not a finished run folder (no report.md)")
-    key = args.key
-    if key is None:
-        saved = json.loads((run_dir / "config.json").read_text())
-        if saved.get("quick"):
-            raise UserError(f"{run_dir} is a --quick run; publish full runs only")
-        backend.select(saved.get("backend"))
-        module = tasks.load(saved["task"]) if saved["task"] in tasks.available() else None
-        variant = getattr(module, "variant", None)
-        if variant:
-            key = variant(module.Config(**saved["config"]))
     from kerasdl import runs
 
-    target, copied = runs.publish(run_dir, key=key)
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise UserError(f"{run_dir}: not a run folder (no config.json)")
+    status = runs.read_status(run_dir)
+    if status["status"] != "finished" or not (run_dir / "report.md").is_file():
+        error = f": {status['error']}" if status.get("error") else ""
+        raise UserError(f"{run_dir}: not a finished run folder (status {status['status']}{error}); "
+                        "publish finished runs only")
+    try:
+        saved = json.loads((run_dir / "config.json").read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"{run_dir}/config.json: unreadable ({e}); is this a kerasdl run folder?") from None
+    if saved.get("quick"):
+        raise UserError(f"{run_dir} is a --quick run; publish full runs only")
+    task = saved.get("task")
+    if task not in tasks.available():
+        raise UserError(f"{run_dir}/config.json names task {task!r}, which this kerasdl does not have")
+    target, copied = runs.publish(run_dir, key=args.key or saved.get("section"), task=task)
     print(f"published: {target} ({copied} figures)")
     return 0
 

@@ -1,40 +1,128 @@
-"""Task configs: the help text of each field, and `--set key=value` overrides.
+"""Task configs: each field declared once with its help and its check; `--set` overrides.
 
-A task's Config is a dataclass with one comment per field, written as
+A task's Config is a dataclass whose fields say what they are and which values
+they take:
 
-    epochs: int = 15  # passes over the training set
+    @dataclass
+    class Config(TaskConfig):
+        epochs: int = field(15, "passes over the training set", positive)
+        dropout: float = field(0.2, "dropout after each block", fraction)
+        model: str = field("cnn", "mlp or cnn", one_of("mlp", "cnn"))
 
-The comment is the field's help in `--help`, so it is written once. Values
-from the command line are parsed by the field's annotated type.
+The help is what `--help` shows; the check runs whenever a Config is made or
+changed (TaskConfig.__post_init__), so a bad value is refused where it
+enters, with one line naming the field, the value and what is expected. Every
+number is also refused when it is NaN or infinite. A Config's own `check()`
+holds what one field cannot say alone (one value against another).
+Values from the command line are parsed by the field's annotated type.
 """
 
 import dataclasses
-import inspect
-import re
+import math
 import typing
 
 from kerasdl.errors import UserError
 
-_FIELD_LINE = re.compile(r"^\s+(\w+)\s*:[^=#]+(?:=[^#]*)?#\s*(.+)$")
 
+# === Declaring fields ===
+
+def field(default, help, check=None, *, shown=None):
+    """A Config field with its `--help` text and an optional `check`.
+
+    `check(value)` returns None when the value is good, else what was expected
+    ("expected a positive number"); None values are not checked (None means
+    "the recipe's" or "all" where a field allows it). `shown`: the default as
+    `--help` should show it, where the stored default (None) means something
+    the user cannot see, e.g. "the recipe's: 15 for the CNN".
+    """
+    metadata = {"help": help, "check": check, "shown": shown}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def positive(value):
+    return None if _all(value, lambda v: v > 0) else "expected a positive number"
+
+
+def non_negative(value):
+    return None if _all(value, lambda v: v >= 0) else "expected 0 or more"
+
+
+def fraction(value):
+    """In [0, 1): a dropout rate, a validation share."""
+    return None if _all(value, lambda v: 0 <= v < 1) else "expected a value in [0, 1)"
+
+
+def probability(value):
+    """In (0, 1)."""
+    return None if _all(value, lambda v: 0 < v < 1) else "expected a value in (0, 1)"
+
+
+def at_least(low):
+    def check(value):
+        return None if _all(value, lambda v: v >= low) else f"expected {low} or more"
+    return check
+
+
+def between(low, high):
+    """In [low, high]."""
+    def check(value):
+        return None if _all(value, lambda v: low <= v <= high) else f"expected a value in [{low}, {high}]"
+    return check
+
+
+def one_of(*choices):
+    def check(value):
+        if _all(value, lambda v: v in choices):
+            return None
+        return f"choose {', '.join(map(str, choices[:-1]))} or {choices[-1]}" if len(choices) > 1 \
+            else f"expected {choices[0]}"
+    return check
+
+
+def _all(value, test):
+    """`test` holds for the value, or for every item of a tuple/list value.
+
+    Written as `test(v)` being true, so NaN (for which every comparison is
+    false) fails every range."""
+    items = value if isinstance(value, (tuple, list)) else (value,)
+    return all(test(v) for v in items)
+
+
+class TaskConfig:
+    """Base of every task's Config dataclass: checks every field after init and replace()."""
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            problem = _not_finite(value) or (f.metadata.get("check") or (lambda v: None))(value)
+            if problem:
+                raise UserError(f"{f.name}={format_value(value)}: {problem}")
+        self.check()
+
+    def check(self):
+        """Checks across fields; raise UserError. Override where a task has any."""
+
+
+def _not_finite(value):
+    items = value if isinstance(value, (tuple, list)) else (value,)
+    if any(isinstance(v, float) and not math.isfinite(v) for v in items):
+        return "expected a finite number"
+    return None
+
+
+# === Reading fields ===
 
 def field_help(config_cls):
-    """{field name: its comment} read from the dataclass source."""
-    try:
-        source = inspect.getsource(config_cls)
-    except (OSError, TypeError):
-        return {}
-    return {m.group(1): m.group(2).strip() for m in map(_FIELD_LINE.match, source.splitlines()) if m}
+    """{field name: its help}."""
+    return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(config_cls)}
 
 
-def describe_fields(config):
-    """Lines `name = default  comment` for every field, for --help."""
-    helps = field_help(type(config))
-    rows = []
-    for f in dataclasses.fields(config):
-        value = getattr(config, f.name)
-        rows.append(f"  {f.name} = {format_value(value)}".ljust(36) + f"  {helps.get(f.name, '')}")
-    return "\n".join(rows)
+def shown_default(config, name):
+    """A field's default as `--help` shows it."""
+    f = next(f for f in dataclasses.fields(config) if f.name == name)
+    return f.metadata.get("shown") or format_value(getattr(config, name))
 
 
 def format_value(value):
@@ -42,6 +130,8 @@ def format_value(value):
         return ",".join(format_value(v) for v in value)
     return str(value)
 
+
+# === Overrides from the command line ===
 
 def _parse(text, kind, key):
     """Turn the string `text` into a value of type `kind` (from the annotation)."""
@@ -93,7 +183,7 @@ def apply_overrides(config, overrides, source="--set"):
         if key not in names:
             raise UserError(f"{source} {key}: unknown key for this task; known keys: {', '.join(names)}")
         changes[key] = _parse(value, hints[key], key) if isinstance(value, str) else value
-    # replace() runs the Config's __post_init__, where a task checks its values.
+    # replace() runs the Config's __post_init__, where every field is checked.
     return dataclasses.replace(config, **changes)
 
 

@@ -2,13 +2,20 @@
 
 Every file is written atomically: to a temporary name in the same folder,
 then renamed over the target, so an interrupted run never leaves a
-half-written file where a good one was. `publish()` copies what a reader
-needs to the project's `plots/` and `reports/`.
+half-written file where a good one was. `status.json` says whether the run
+is running, finished, failed or was interrupted (and the error). `publish()`
+copies what a reader needs to the project's `plots/` and `reports/`.
+
+The convention every task keeps: `config.json` (what the command asked for),
+`resolved_config.json` (every value the run used, recipes filled in),
+`history.csv`, `metrics.json`, `report.md`, the figures, and `model.keras`,
+the model a user would predict with; further models go in `models/<name>.keras`.
 """
 
 import csv
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -17,16 +24,26 @@ import time
 from pathlib import Path
 
 from kerasdl import paths
+from kerasdl.errors import UserError
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write(path, data):
-    """Write bytes or text to `path` via a temporary file and a rename."""
+    """Write bytes or text to `path` via a temporary file and a rename.
+
+    The file gets the usual permissions (0666 less the umask), not mkstemp's 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = "wb" if isinstance(data, bytes) else "w"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, mode) as f:
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as f:
             f.write(data)
         os.replace(tmp, path)
     except BaseException:
@@ -44,6 +61,40 @@ def _jsonable(value):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def _strict(value):
+    """NaN and infinities as null: JSON has no such numbers (json.dumps would write bare NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        return _strict(value.tolist())
+    return value
+
+
+def to_json(obj):
+    """Strict JSON text (NaN/inf as null), numpy values and paths converted."""
+    return json.dumps(_strict(obj), indent=2, default=_jsonable, allow_nan=False) + "\n"
+
+
+def check_out_root(out=None):
+    """The run folder root (`--out`, default runs/), checked before any run starts:
+    it must be a folder we can write in (made if missing)."""
+    root = Path(out) if out else paths.project_root() / "runs"
+    if root.exists() and not root.is_dir():
+        raise UserError(f"--out {root}: is a file, not a folder; give a folder for the run folders")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=root, prefix=".kerasdl-write-test-")
+        probe.close()
+    except OSError as e:
+        raise UserError(f"--out {root}: cannot write there ({e.strerror or e}); "
+                        "give a folder you can write to") from None
+    return root
+
+
 def new_run_id(backend, seed):
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{backend}-s{seed}"
 
@@ -52,11 +103,15 @@ class Run:
     """The folder of one task run and the writers for its files.
 
     Figures and files are referenced by bare file names in report.md, so the
-    folder can be moved or published as a whole.
+    folder can be moved or published as a whole. `info` is what the run knows
+    about itself for its report: command, backend, precision, seed, machine
+    (kerasdl.report reads it).
     """
 
-    def __init__(self, task, root=None, run_id=None):
+    def __init__(self, task, root=None, run_id=None, info=None):
         self.task = task
+        self.info = dict(info or {})
+        self.resolved_config = None  # a task that fills in values (recipes) sets the result here
         root = Path(root) if root else paths.project_root() / "runs"
         self.dir = root / task / (run_id or time.strftime("%Y%m%d-%H%M%S"))
         suffix = 1
@@ -74,7 +129,7 @@ class Run:
         return atomic_write(self.path(name), text)
 
     def write_json(self, name, obj):
-        return self.write_text(name, json.dumps(obj, indent=2, default=_jsonable) + "\n")
+        return self.write_text(name, to_json(obj))
 
     def read_json(self, name):
         return json.loads(self.path(name).read_text())
@@ -116,9 +171,13 @@ class Run:
         return path
 
     def save_model(self, model, name="model.keras"):
-        """`model.save` to a temporary .keras name, then rename into place."""
+        """`model.save` to a temporary .keras name, then rename into place.
+
+        `model.keras` is the model a user predicts with; name others
+        `models/<name>.keras`."""
         target = self.path(name)
-        tmp = self.path(f".tmp-{os.getpid()}-{name}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")
         try:
             model.save(tmp)
             os.replace(tmp, target)
@@ -129,38 +188,77 @@ class Run:
     def write_report(self, markdown):
         return self.write_text("report.md", markdown)
 
+    def set_status(self, status, error=None):
+        """status.json: running, finished, failed or interrupted, and the error if any."""
+        record = {"status": status, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        if error:
+            record["error"] = error
+        return self.write_json("status.json", record)
+
+
+def read_status(run_dir):
+    """The run's status record; folders from before status.json count as finished
+    when they hold a report."""
+    path = Path(run_dir) / "status.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    return {"status": "finished" if (Path(run_dir) / "report.md").is_file() else "unknown"}
+
 
 _SECTION = "<!-- kerasdl:{key} -->"
 _END = "<!-- /kerasdl:{key} -->"
+# A task name or section key becomes a folder name under plots/ and a file name under
+# reports/: one plain name, never a path.
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-def publish(run_dir, key=None, title=None):
+def check_name(value, what):
+    """`value` if it is a plain file name (letters, digits, . _ -; no path), else UserError."""
+    if not isinstance(value, str) or not _SAFE_NAME.match(value) or ".." in value:
+        raise UserError(f"{what} {value!r}: expected a plain name of letters, digits, '.', '_' "
+                        "and '-' (no path)")
+    return value
+
+
+def publish(run_dir, key=None, task=None):
     """Copy a run's figures to plots/<task>/<key>/ and its report into reports/<task>.md.
 
     reports/<task>.md holds one section per `key` (e.g. one per data set and
     model), each between marker comments, so publishing one run replaces only
     its own section. Image links in the report are rewritten to the copies.
-    Returns (report path, number of figures copied).
+    The plot folder is filled beside its target and swapped in, so a failure
+    leaves the published one whole. Returns (report path, number of figures copied).
     """
     run_dir = Path(run_dir)
-    task = run_dir.parent.name
-    key = key or "main"
-    report = (run_dir / "report.md").read_text()
-    plot_dir = paths.plots_dir() / task / key
-    if plot_dir.exists():
-        shutil.rmtree(plot_dir)
-    plot_dir.mkdir(parents=True)
-    copied = 0
-    figures = sorted([*run_dir.glob("*.png"), *run_dir.glob("*.gif")])
-    for figure in figures:
-        shutil.copy2(figure, plot_dir / figure.name)
-        copied += 1
+    task = check_name(task or run_dir.parent.name, "task")
+    key = check_name(key or "main", "section key")
+    report = (run_dir / "report.md").read_text(encoding="utf-8")
+    plot_root = paths.plots_dir() / task
+    plot_root.mkdir(parents=True, exist_ok=True)
+    plot_dir = plot_root / key
+    staging = Path(tempfile.mkdtemp(dir=plot_root, prefix=f".{key}."))
+    try:
+        figures = sorted([*run_dir.glob("*.png"), *run_dir.glob("*.gif")])
+        for figure in figures:
+            shutil.copy2(figure, staging / figure.name)
+        os.chmod(staging, 0o777 & ~_umask())
+        old = None
+        if plot_dir.exists():
+            old = plot_root / f".{key}.old-{os.getpid()}"
+            os.replace(plot_dir, old)
+        os.replace(staging, plot_dir)
+        if old is not None:
+            shutil.rmtree(old)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    copied = len(figures)
     # ](name.png) -> ](../plots/<task>/<key>/name.png)
     report = re.sub(r"\]\(([^)/]+\.(?:png|gif))\)", rf"](../plots/{task}/{key}/\1)", report)
     section = f"{_SECTION.format(key=key)}\n{report.strip()}\n{_END.format(key=key)}\n"
 
     target = paths.reports_dir() / f"{task}.md"
-    text = target.read_text() if target.exists() else f"# {title or task}\n\n"
+    text = target.read_text(encoding="utf-8") if target.exists() else f"# {task}\n\n"
     start, end = _SECTION.format(key=key), _END.format(key=key)
     if start in text and end in text:
         before, rest = text.split(start, 1)

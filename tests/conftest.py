@@ -34,6 +34,7 @@ def isolated_data(home, tmp_path, monkeypatch):
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path / "sklearn"))
     monkeypatch.setattr(registry, "SYSTEM_DIRS", [tmp_path / "system"])
     monkeypatch.setenv("KERASDL_OFFLINE", "1")
     return home

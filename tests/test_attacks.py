@@ -8,7 +8,7 @@ import keras
 from keras import ops
 
 from kerasdl.errors import UserError
-from kerasdl.training import attacks
+from kerasdl.tasks.adversarial import attacks
 from kerasdl.training.backends.input_gradient import input_gradient, input_gradient_fn
 
 BACKEND = keras.backend.backend()

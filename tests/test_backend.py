@@ -29,13 +29,16 @@ def test_default_is_the_measured_one_for_the_device(monkeypatch):
     monkeypatch.setattr(backend, "device_kind", lambda: "cpu")
     monkeypatch.setattr(backend.importlib.util, "find_spec", lambda name: object())
     monkeypatch.setattr(backend.sys, "modules", {})  # as if keras were not loaded yet
-    monkeypatch.setattr(backend, "_import_tensorflow_quietly", lambda: None)
+    imports = []
+    monkeypatch.setattr(backend, "_import_tensorflow_quietly", lambda use_gpu: imports.append(use_gpu))
     monkeypatch.setattr(backend.os, "environ", {})
     assert backend.select() == "tensorflow"
     assert backend.os.environ["KERAS_BACKEND"] == "tensorflow"
     backend.os.environ["KERAS_BACKEND"] = "jax"
     assert backend.select() == "jax"
     assert backend.select("torch") == "torch"  # --backend wins over the environment
+    # TensorFlow is imported quietly on every backend, and keeps off the GPUs of the others.
+    assert imports == [True, False, False]
 
 
 @pytest.mark.parametrize("backend_name, device, bf16_cpu, preferred, expected", [

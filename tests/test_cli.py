@@ -12,7 +12,25 @@ from conftest import complete_run_folder
 def test_list_names_every_available_task(run_cli):
     code, out, _ = run_cli("list")
     assert code == 0
-    assert out.splitlines()[0].startswith("classify ")
+    names = [line.split()[0] for line in out.splitlines()]
+    assert names == sorted(names) and {"classify", "clock", "gan-2d", "semisupervised"} <= set(names)
+
+
+def test_a_task_registers_itself_by_its_module(tmp_path, monkeypatch):
+    """A module with a NAME line under tasks/ (a file, or inside a package) is a task."""
+    from kerasdl import tasks
+
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "__init__.py").write_text('"""A demo experiment.\n\nMore."""\nNAME = "demo"\n')
+    (tmp_path / "demo" / "helpers.py").write_text('"""Not a task: no NAME."""\n')
+    (tmp_path / "other.py").write_text('"""Another one: second sentence."""\nNAME = "other"\n')
+    monkeypatch.setattr(tasks, "_ROOT", tmp_path)
+    tasks._discover.cache_clear()
+    try:
+        assert tasks.available() == {"demo": "A demo experiment", "other": "Another one: second sentence"}
+        assert tasks._discover()["demo"][0] == "kerasdl.tasks.demo"
+    finally:
+        tasks._discover.cache_clear()
 
 
 def test_top_level_help_lists_commands_and_tasks(run_cli):
@@ -21,23 +39,36 @@ def test_top_level_help_lists_commands_and_tasks(run_cli):
     assert "data" in out and "classify" in out and "--backend" in out
 
 
-def test_task_help_shows_every_option_and_config_default(run_cli):
+def test_task_help_shows_every_option_with_its_default(capsys, home):
+    from kerasdl import cli
+
     with pytest.raises(SystemExit) as exit_info:
-        run_cli("classify", "--help")
+        cli.main(["classify", "--help"])
     assert exit_info.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    for option in ("--backend", "--seed", "--epochs", "--batch-size", "--data-dir", "--out",
+                   "--quick", "--set", "--publish", "--precision"):
+        assert option in out
+    assert "--dataset VALUE" in out and "(default: fashion_mnist)" in out
+    assert "examples per gradient step (default: 128)" in out  # the field's declared help
+    # A field whose default comes from a recipe shows the recipe's values, not "None".
+    assert "passes over the training set (default: the recipe's: mlp/grey 20" in out
+    assert "cnn/grey 15" in out
 
 
-def test_task_help_text(capsys, home):
+def test_top_level_help_names_the_run_options(run_cli):
+    code, out, _ = run_cli("--help")
+    assert code == 0 and "--precision" in out and "--publish" in out
+
+
+def test_bench_help_shows_defaults(capsys, home):
     from kerasdl import cli
 
     with pytest.raises(SystemExit):
-        cli.main(["classify", "--help"])
-    out = capsys.readouterr().out
-    for option in ("--backend", "--seed", "--epochs", "--batch-size", "--data-dir", "--out",
-                   "--quick", "--set", "--publish"):
-        assert option in out
-    assert "--dataset VALUE" in out and "(default: fashion_mnist)" in out
-    assert "examples per gradient step (default: 128)" in out  # the field's comment is its help
+        cli.main(["bench", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "timed batches per measurement (default: 40)" in out
+    assert "(default: float32,mixed_bfloat16)" in out and "(default: 128)" in out
 
 
 @pytest.mark.parametrize("args, message", [
@@ -47,13 +78,17 @@ def test_task_help_text(capsys, home):
     (["classify", "--set", "epochs=many"], "epochs=many: expected an integer"),
     (["classify", "--set", "nokey=1"], "--set nokey: unknown key"),
     (["classify", "--set", "epochs"], "expected key=value"),
-    (["classify", "--set", "model=transformer"], "model='transformer': choose one of mlp, cnn"),
+    (["classify", "--set", "model=transformer"], "model=transformer: choose mlp or cnn"),
     (["classify", "--epochs", "0"], "epochs=0: expected a positive number"),
+    (["classify", "--epoch", "3"], "unrecognized arguments: --epoch 3"),  # no prefix matching
+    (["classify", "--learning-rate", "nan"], "learning_rate=nan: expected a finite number"),
+    (["classify", "--learning-rate", "-1"], "learning_rate=-1.0: expected a positive number"),
+    (["classify", "--dropout", "1.5"], "dropout=1.5: expected a value in [0, 1)"),
     (["classify", "--data-dir", "/no/such/dir"], "--data-dir /no/such/dir: no such directory"),
     (["classify", "--backend", "theano"], "invalid choice: 'theano'"),
     (["classify", "--quick", "--publish"], "--publish takes a full run"),
     (["data", "frobnicate"], "invalid choice: 'frobnicate'"),
-    (["report", "/no/such/run"], "not a finished run folder"),
+    (["report", "/no/such/run"], "/no/such/run: not a run folder (no config.json)"),
 ])
 def test_bad_input_is_one_line_and_exit_2(run_cli, args, message):
     code, out, err = run_cli(*args)
@@ -83,7 +118,7 @@ def test_unknown_dataset_is_one_line_and_exit_2(run_cli, tmp_path):
     assert "nosuchset" in err and "Traceback" not in err
 
 
-def test_missing_data_set_is_one_line_and_exit_2(run_cli, tmp_path):
+def test_missing_data_set_is_one_line_exit_2_and_no_run_folder(run_cli, tmp_path):
     # leiden_digits cannot be downloaded: with an empty data dir it is nowhere.
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -93,6 +128,53 @@ def test_missing_data_set_is_one_line_and_exit_2(run_cli, tmp_path):
     last = err.strip().splitlines()[-1]
     assert last.startswith("kerasdl: error: ") and "leiden_digits" in last
     assert "Traceback" not in err
+    # Checked before the run folder is made: no stub folder holding only config.json.
+    assert not (tmp_path / "runs" / "classify").exists()
+
+
+@pytest.mark.parametrize("make_out, message", [
+    (lambda p: p.write_text("x") and p, "is a file, not a folder"),
+])
+def test_out_that_cannot_hold_runs_is_one_line(run_cli, tmp_path, make_out, message):
+    out = tmp_path / "out"
+    make_out(out)
+    code, _, err = run_cli("classify", "--quick", "--out", out)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_failed_run_says_so_in_its_folder_and_report_refuses_it(run_cli, monkeypatch, tmp_path):
+    from kerasdl import data
+    from kerasdl.tasks import classify
+
+    _fake_fashion(monkeypatch, data)
+
+    def broken(config, run):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(classify, "run", broken)
+    code, _, _ = run_cli("classify", "--quick", "--out", tmp_path)
+    assert code == 1
+    folder = next((tmp_path / "classify").iterdir())
+    status = json.loads((folder / "status.json").read_text())
+    assert status["status"] == "failed" and status["error"] == "RuntimeError: boom"
+    code, _, err = run_cli("report", folder)
+    assert code == 2 and "not a finished run folder (status failed: RuntimeError: boom)" in err
+
+
+def test_an_interrupted_run_says_so_in_its_folder(run_cli, monkeypatch, tmp_path):
+    from kerasdl import data
+    from kerasdl.tasks import classify
+
+    _fake_fashion(monkeypatch, data)
+
+    def stopped(config, run):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(classify, "run", stopped)
+    code, _, err = run_cli("classify", "--quick", "--out", tmp_path)
+    assert code == 130 and "interrupted" in err
+    folder = next((tmp_path / "classify").iterdir())
+    assert json.loads((folder / "status.json").read_text())["status"] == "interrupted"
 
 
 def test_internal_error_is_one_line_unless_debug(run_cli, monkeypatch, tmp_path):
@@ -118,6 +200,13 @@ def test_classify_quick_writes_a_complete_run_folder(run_cli, tmp_path, monkeypa
                              "--set", "widths=8,16", "--set", "epochs=2")
     assert code == 0, err
     folder = complete_run_folder(tmp_path, "classify")
+    # The run ends with a short readable summary, not a raw JSON line.
+    assert "{" not in out and "kerasdl classify finished in" in out
+    assert f"report: {folder / 'report.md'}" in out
+    assert any(line.split()[0] == "test_accuracy" for line in out.splitlines() if line.startswith("  "))
+    resolved = json.loads((folder / "resolved_config.json").read_text())
+    assert resolved["epochs"] == 2 and resolved["dropout"] == 0.2  # the recipe filled in
+    assert json.loads((folder / "status.json").read_text())["status"] == "finished"
     config = json.loads((folder / "config.json").read_text())
     assert config["seed"] == 3 and config["config"]["epochs"] == 2
     assert config["config"]["widths"] == [8, 16]
@@ -150,6 +239,15 @@ def _fake_fashion(monkeypatch, data):
                             [f"c{k}" for k in range(10)], "synthetic", value_range=(0, 255))
 
     monkeypatch.setattr(data, "load", load)
+
+
+def test_a_closed_pipe_is_not_an_error():
+    """`python -m kerasdl data list | head -1`: the reader leaves early."""
+    proc = subprocess.Popen([sys.executable, "-m", "kerasdl", "data", "list"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # nobody reads: every write meets a broken pipe
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 0 and err == "", err
 
 
 def test_python_dash_m_entry_point_runs_in_a_fresh_process():

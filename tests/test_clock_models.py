@@ -1,10 +1,10 @@
-"""Clock readers: the builders on a shared trunk, saving, read_time, the tuner's space."""
+"""Clock readers: the builders on a shared trunk, saving, predict and read_time, the tuner's space."""
 
 import numpy as np
 import pytest
 
 from kerasdl.errors import UserError
-from kerasdl.training import clock_time as ct
+from kerasdl.tasks.clock import times as ct
 
 TINY = dict(input_size=16, widths=(4, 8), dense=8, dropout=0.0)
 
@@ -17,7 +17,7 @@ def _images(n=6, size=24, seed=0):
 @pytest.mark.parametrize("formulation,n_classes,shape", [
     ("regression_mse", None, (6, 1)), ("regression_cyclic", None, (6, 2)), ("classification", 24, (6, 24))])
 def test_single_output_readers(formulation, n_classes, shape):
-    from kerasdl.models import clock as cm
+    from kerasdl.tasks.clock import model as cm
 
     model = cm.build(formulation, (24, 24, 1), n_classes=n_classes or 72, **TINY)
     out = model.predict(_images(), verbose=0)
@@ -29,7 +29,7 @@ def test_single_output_readers(formulation, n_classes, shape):
 def test_multihead_trains_saves_and_reloads(tmp_path):
     import keras
 
-    from kerasdl.models import clock as cm
+    from kerasdl.tasks.clock import model as cm
 
     keras.utils.set_random_seed(0)
     model = cm.multihead((24, 24, 1), **TINY)
@@ -46,7 +46,7 @@ def test_multihead_trains_saves_and_reloads(tmp_path):
 
 
 def test_bad_arguments_are_user_errors():
-    from kerasdl.models import clock as cm
+    from kerasdl.tasks.clock import model as cm
 
     with pytest.raises(UserError, match="n_classes=25"):
         cm.build("classification", (24, 24, 1), n_classes=25, **TINY)
@@ -65,7 +65,7 @@ def _set_head(model, layer, bias):
 
 @pytest.mark.backends
 def test_read_time_prints_hh_mm():
-    from kerasdl.models import clock as cm
+    from kerasdl.tasks.clock import model as cm
     from kerasdl.tasks.clock import read_time
 
     image = _images(1, size=40)[0]
@@ -83,10 +83,48 @@ def test_read_time_prints_hh_mm():
     assert read_time(cls, image) == "02:45"
 
 
+@pytest.mark.backends
+def test_predict_reads_every_image_in_batches_of_one_shape():
+    import keras
+
+    from kerasdl.tasks.clock import model as cm
+
+    model = cm.build("multihead", (24, 24, 1), **TINY)
+    x = _images(300)  # one full batch of 256 and a padded one of 44
+    out = cm.predict(model, x)
+    expected = model(x.astype("float32"), training=False)
+    for head in ("hour", "minute"):
+        assert out[head].shape == (300, expected[head].shape[-1])
+        np.testing.assert_allclose(out[head], keras.ops.convert_to_numpy(expected[head]), rtol=1e-4, atol=1e-5)
+    single = cm.build("regression_cyclic", (24, 24, 1), **TINY)
+    assert cm.predict(single, x[:5], batch_size=4).shape == (5, 2)
+
+
+def test_predict_and_read_time_trace_a_model_once():
+    """Sets of any size, and image after image in read_time, run one compiled function:
+    `model.predict` traced it again for every smaller last batch, and over a run's
+    readers TensorFlow warned about the retracing."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("counts TensorFlow's traces")
+    from kerasdl.tasks.clock import model as cm
+    from kerasdl.tasks.clock import read_time
+
+    model = cm.build("multihead", (24, 24, 1), **TINY)
+    for n in (300, 38, 96, 1):
+        cm.predict(model, _images(n))
+    assert model.predict_function.experimental_get_tracing_count() == 1
+    reader = cm.build("multihead", (40, 40, 1), **TINY)
+    for seed in range(4):
+        read_time(reader, _images(1, size=40 + 8 * seed, seed=seed)[0])
+    assert reader.predict_function.experimental_get_tracing_count() == 1
+
+
 def test_hypermodel_defaults_and_overrides():
     import keras_tuner
 
-    from kerasdl.models import clock as cm
+    from kerasdl.tasks.clock import model as cm
 
     hypermodel = cm.ClockHyperModel(input_shape=(24, 24, 1), input_size=16)
     hp = keras_tuner.HyperParameters()
@@ -102,3 +140,9 @@ def test_hypermodel_defaults_and_overrides():
     model = hypermodel.build(hp)
     assert [layer.filters for layer in model.layers if layer.name.endswith("_conv")] == [8, 16]
     assert cm.widths_for(16, 5) == (16, 32, 64, 64, 64)
+    assert {layer.momentum for layer in model.layers if layer.name.endswith("_bn")} == {0.99}
+    from kerasdl.training.fit import bn_momentum
+
+    short = cm.ClockHyperModel(input_shape=(24, 24, 1), input_size=16, steps=200).build(
+        keras_tuner.HyperParameters())
+    assert {layer.momentum for layer in short.layers if layer.name.endswith("_bn")} == {bn_momentum(200)}

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kerasdl.training import clock_time as ct
+from kerasdl.tasks.clock import times as ct
 
 
 def minutes(hour, minute):

@@ -40,7 +40,7 @@ def test_mat_files(tmp_path):
     assert ds.y_train.dtype == np.int64 and ds.y_train.tolist() == d_train.tolist()
     assert 0 in ds.y_train and 10 not in ds.y_train  # label 10 means the digit 0
     assert ds.class_names == [str(d) for d in range(10)] and ds.value_range == (0, 255)
-    assert "format-2 .mat" in ds.provenance
+    assert ds.provenance == "SVHN (Stanford's format-2 .mat files)"
 
 
 def test_garbage_mat_is_corrupt(tmp_path):

@@ -36,7 +36,7 @@ def test_leiden_digits(tmp_path):
     assert ds.y_test.dtype == np.int64 and ds.y_test.tolist() == arrays["test"][1].tolist()
     assert ds.value_range == (-1, 1)
     assert ds.scaled(ds.x_train).min() >= 0 and ds.scaled(ds.x_train).max() <= 1
-    assert "Leiden" in ds.provenance
+    assert ds.provenance == "Leiden digits (the course's CSV files)"
 
 
 def test_row_count_mismatch_names_both_files(tmp_path):

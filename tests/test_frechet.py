@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from kerasdl.errors import UserError
-from kerasdl.training import frechet
+from kerasdl.tasks.gan import frechet
 
 
 def _gaussian(n=4000, d=6, seed=0):
@@ -69,6 +69,7 @@ def test_feature_classifier_reads_a_small_low_contrast_set():
     import keras
 
     from kerasdl.data import Dataset
+    from kerasdl.training.fit import bn_momentum
 
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
@@ -78,6 +79,10 @@ def test_feature_classifier_reads_a_small_low_contrast_set():
     x[y == 1, 3:13, 7:9] += 12  # tell top from bottom, and the augmentation flips left and right)
     ds = Dataset(name="bars", x_train=x[:72], y_train=y[:72], x_test=x[72:], y_test=y[72:],
                  class_names=["horizontal", "vertical"], value_range=(0, 255), provenance="test bars")
-    _, accuracy = frechet.train_feature_classifier(ds, epochs=40, widths=(4, 8), convs_per_block=1,
-                                                   batch_size=16, verbose=0)
+    model, accuracy = frechet.train_feature_classifier(ds, epochs=40, widths=(4, 8),
+                                                       convs_per_block=1, batch_size=16)
     assert accuracy >= 0.75, accuracy  # at chance (0.5) when the statistics lag
+    # The momentum is the run's: 40 epochs of 5 steps.
+    momenta = [layer.momentum for layer in model._flatten_layers()
+               if isinstance(layer, keras.layers.BatchNormalization)]
+    assert momenta and momenta == pytest.approx([bn_momentum(200)] * len(momenta))

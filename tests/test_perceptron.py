@@ -6,7 +6,14 @@ import pytest
 from keras import ops
 
 from kerasdl.errors import UserError
-from kerasdl.scratch import perceptron as P
+from kerasdl.tasks.perceptron import learner as P
+
+
+def criterion(weights, xb, y):
+    """The perceptron criterion L(W) = sum_i (max_j s_ij - s_i,y_i) >= 0 (learner.py's docstring),
+    in numpy: the function whose gradient `learner.gradient` is."""
+    scores = np.asarray(xb, np.float64) @ np.asarray(weights, np.float64)
+    return float(np.sum(scores.max(axis=1) - scores[np.arange(len(y)), y]))
 
 
 def problem(n=40, d=5, classes=3, seed=0):
@@ -27,13 +34,13 @@ def test_batch_step_matches_hand_computation():
     expected = np.array([[0.5, 0, 0.5], [0, 1, 0], [0.5, 0, 0.5]], np.float32)
     np.testing.assert_allclose(ops.convert_to_numpy(P.batch_step(w, xb, y, 0.5)), expected)
     # The criterion: point 2 contributes max score 1 minus its true score -1.
-    assert float(P.criterion(w, xb, y)) == pytest.approx(2.0)
+    assert criterion(w, ops.convert_to_numpy(xb), y) == pytest.approx(2.0)
 
 
 @pytest.mark.backends
 def test_gradient_equals_finite_differences_of_the_criterion():
     x, y = problem()
-    xb = P.with_bias(x)
+    xb = ops.convert_to_numpy(P.with_bias(x))
     w = np.random.default_rng(1).normal(size=(6, 3)).astype(np.float32)
     grad = ops.convert_to_numpy(P.gradient(w, xb, y))
     eps = 1e-2  # L is piecewise linear: exact while no point changes its top class
@@ -42,7 +49,7 @@ def test_gradient_equals_finite_differences_of_the_criterion():
         up, down = w.copy(), w.copy()
         up[index] += eps
         down[index] -= eps
-        numeric[index] = (float(P.criterion(up, xb, y)) - float(P.criterion(down, xb, y))) / (2 * eps)
+        numeric[index] = (criterion(up, xb, y) - criterion(down, xb, y)) / (2 * eps)
     np.testing.assert_allclose(grad, numeric, atol=2e-2)
     assert np.abs(grad).sum() > 0  # some points are wrong, so the test says something
 
@@ -100,7 +107,7 @@ def test_bad_arguments_are_user_errors():
 def test_quick_run_writes_complete_folder(quick_run):
     folder, metrics = quick_run("perceptron", "--set", "dataset=digits", "--set", "seeds=0,1",
                                 files=("history.csv", "accuracy.png", "weights_batch.png", "weights_online.png",
-                                       "perceptron_online.keras"))
+                                       "model.keras", "models/perceptron_online.keras"))
     assert metrics["online_train_accuracy"] > 0.8
     # The spread over seeds 0 and 1; seed 0 is the run's own, reused.
     spread = metrics["seeds"]
@@ -113,9 +120,33 @@ def test_quick_run_writes_complete_folder(quick_run):
     assert "### Over 2 seeds" in (folder / "report.md").read_text()
     import keras
 
-    # The saved Keras model scores like the hand-written perceptron.
-    model = keras.saving.load_model(folder / "perceptron_online.keras")
-    assert model.output_shape == (None, 10)
+    from kerasdl import data
+    from kerasdl.tasks.perceptron import QUICK
+
+    # The saved Keras models score like the hand-written perceptrons: model.keras the batch one.
+    ds = data.load("digits", train_limit=QUICK["train_limit"], test_limit=QUICK["test_limit"])
+    for name, mode in (("model.keras", "batch"), ("models/perceptron_online.keras", "online")):
+        model = keras.saving.load_model(folder / name)
+        assert model.output_shape == (None, 10)
+        predicted = model.predict(ds.x_test, verbose=0).argmax(axis=1)
+        assert np.mean(predicted == ds.y_test) == metrics[f"{mode}_test_accuracy"], name
+
+
+@pytest.mark.backends
+def test_keras_model_of_uint8_images_scales_them_as_the_learner_does():
+    from kerasdl.data.registry import Dataset
+    from kerasdl.tasks.perceptron import as_keras_model, pixels
+
+    rng = np.random.default_rng(5)
+    images = rng.integers(0, 256, size=(30, 3, 4, 1), dtype=np.uint8)
+    labels = rng.integers(0, 3, 30)
+    ds = Dataset("toy", images, labels, images, labels, ["a", "b", "c"], "random uint8 images",
+                 value_range=(0, 255))
+    learner = P.Perceptron(12, 3, init="normal", init_scale=1.0, seed=0)
+    xb = P.with_bias(pixels(ds, images))
+    model = as_keras_model(learner, ds, "toy")
+    scores = ops.convert_to_numpy(ops.matmul(xb, learner.weights))
+    np.testing.assert_allclose(model.predict(images, verbose=0), scores, rtol=1e-5, atol=1e-5)
 
 
 def test_summarize_gives_mean_std_and_range():
@@ -131,6 +162,19 @@ def test_seeds_need_something_seeded(run_cli):
     assert code == 2 and "seeds=0,1" in err and "init=normal" in err
 
 
-def test_bad_config_is_one_line(run_cli):
-    code, _, err = run_cli("perceptron", "--set", "modes=stochastic")
-    assert code == 2 and "modes=stochastic" in err
+@pytest.mark.parametrize("setting, message", [
+    ("modes=stochastic", "modes=stochastic: choose batch or online"),
+    ("modes=", "modes=(none): expected one or more of batch, online"),
+    ("init=uniform", "init=uniform: choose zeros or normal"),
+    ("lr=0", "lr=0.0: expected a positive number"),
+    ("seeds=1,-2", "seeds=1,-2: expected 0 or more"),
+])
+def test_bad_config_is_one_line(run_cli, setting, message):
+    code, _, err = run_cli("perceptron", "--set", setting)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_seeds_are_kept_once_each_in_their_order():
+    from kerasdl.tasks.perceptron import Config
+
+    assert Config(seeds=(3, 1, 3, 0, 1)).seeds == (3, 1, 0)

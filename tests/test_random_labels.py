@@ -49,6 +49,7 @@ def test_quick_run_writes_complete_folder(run_cli, home):
     assert {"train_loss", "train_accuracy", "test_loss", "test_accuracy"} <= set(header)
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["train_size"] == 128 and metrics["test_size"] == 256
+    assert set(task.HEADLINE) <= set(metrics)
 
 
 def test_too_many_training_images_is_one_line(run_cli, home):

@@ -67,3 +67,58 @@ def test_publish_replaces_only_its_own_section(home):
     assert text.endswith("<!-- /kerasdl:cifar10-cnn -->\n")
     assert "](../plots/demo/mnist-cnn/curve.png)" in text
     assert (home / "plots" / "demo" / "cifar10-cnn" / "curve.png").is_file()
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = runs.atomic_write(tmp_path / "a.txt", "x")
+        assert (path.stat().st_mode & 0o777) == 0o644  # not mkstemp's 0600
+        os.umask(0o077)
+        assert (runs.atomic_write(tmp_path / "b.txt", b"x").stat().st_mode & 0o777) == 0o600
+    finally:
+        os.umask(old)
+
+
+def test_json_files_are_strict_json(tmp_path):
+    import numpy as np
+
+    run = runs.Run("demo", root=tmp_path, run_id="r1")
+    run.write_metrics({"loss": float("nan"), "best": [1.0, float("inf")], "acc": np.float32("nan")})
+    text = (run.dir / "metrics.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"loss": None, "best": [1.0, None], "acc": None}
+
+
+@pytest.mark.parametrize("key", ["../../somewhere", "a/b", "..", "", ".hidden", "x y"])
+def test_publish_refuses_a_key_that_is_not_a_plain_name(home, key):
+    victim = home / "somewhere"
+    victim.mkdir()
+    (victim / "precious.txt").write_text("keep")
+    run = runs.Run("demo", root=home / "runs", run_id="r1")
+    run.write_report("## r\n")
+    with pytest.raises(runs.UserError, match="expected a plain name"):
+        runs.publish(run.dir, key=key or "..")
+    assert (victim / "precious.txt").read_text() == "keep"
+
+
+def test_publish_replaces_the_plot_folder_whole(home):
+    run = runs.Run("demo", root=home / "runs", run_id="r1")
+    run.write_report("## r\n\n![a](a.png)\n")
+    (run.dir / "a.png").write_bytes(b"\x89PNG new")
+    old = home / "plots" / "demo" / "main"
+    old.mkdir(parents=True)
+    (old / "stale.png").write_bytes(b"old")
+    runs.publish(run.dir)
+    assert sorted(p.name for p in (home / "plots" / "demo").iterdir()) == ["main"]  # no leftovers
+    assert sorted(p.name for p in old.iterdir()) == ["a.png"]
+
+
+def test_status_of_old_and_new_run_folders(tmp_path):
+    run = runs.Run("demo", root=tmp_path, run_id="r1")
+    assert runs.read_status(run.dir)["status"] == "unknown"
+    run.write_report("## r\n")
+    assert runs.read_status(run.dir)["status"] == "finished"  # from before status.json
+    run.set_status("failed", "ValueError: x")
+    assert runs.read_status(run.dir) == {**runs.read_status(run.dir), "status": "failed",
+                                         "error": "ValueError: x"}

@@ -88,7 +88,7 @@ def test_fit_learns_separable_blobs_and_keeps_history_per_replica():
 
 
 @pytest.mark.parametrize("options, message", [
-    (("--set", "init=zeros"), "init='zeros'"),
+    (("--set", "init=zeros"), "init=zeros: choose uniform, normal or glorot"),
     (("--batch-size", "0"), "batch_size=0"),
 ])
 def test_bad_settings_are_one_line_errors(run_cli, home, options, message):
@@ -102,3 +102,6 @@ def test_quick_run_writes_a_complete_run_folder(quick_run):
                            files=("lr_sweep.png", "learning_curves.png", "confusion_matrix.png",
                                   "hidden_weights.png", "model.keras", "history.csv"))
     assert metrics["keras_model_agreement"] == 1.0 and len(metrics["sweep"]) == 3
+    from kerasdl.tasks import scratch_mlp
+
+    assert set(scratch_mlp.HEADLINE) <= set(metrics)

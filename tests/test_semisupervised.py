@@ -8,8 +8,8 @@ import pytest
 
 from kerasdl import data
 from kerasdl.errors import UserError
-from kerasdl.tasks import semisupervised as task
-from tests.conftest import complete_run_folder
+from kerasdl.tasks.vae import semisupervised as task
+from conftest import complete_run_folder
 
 TOY = "toy_m1_images"
 
@@ -91,6 +91,8 @@ def test_quick_run_writes_a_complete_run_folder(run_cli, tmp_path):
     metrics = json.loads((folder / "metrics.json").read_text())
     assert 0 <= metrics["accuracy_n30"] <= 1
     assert {row["features"] for row in metrics["summary"]} == {"VAE latent means", "PCA-8 of pixels"}
+    assert (metrics["fewest_labels"], metrics["most_labels"]) == (6, 30)
+    assert metrics["accuracy_most_labels"] == metrics["accuracy_n30"]
     report = (folder / "report.md").read_text()
     assert "| VAE latent means | 30 |" in report
 
@@ -108,6 +110,21 @@ def test_too_many_labels_is_one_line(run_cli, tmp_path):
     code, _, err = run_cli("semisupervised", "--quick", "--set", f"dataset={TOY}",
                            "--set", "labels=5000", "--out", tmp_path)
     assert code == 2 and "labels=5000" in err
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(labels=()), "labels=: expected positive counts, e.g. 100,600,1000,3000"),
+    (dict(labels=(100, 0)), "labels=100,0: expected a positive number"),
+    (dict(svm_c=()), "svm_c=: expected positive values, e.g. 0.01,0.1,1,10"),
+    (dict(svm_c=(0.1, -1.0)), "svm_c=0.1,-1.0: expected a positive number"),
+    (dict(repeats=0), "repeats=0: expected a positive number"),
+    (dict(filters=()), "filters=: expected positive channel counts, e.g. 32,64"),
+])
+def test_bad_config_values_name_the_field_and_value(changes, message):
+    import re
+
+    with pytest.raises(UserError, match="^" + re.escape(message) + "$"):
+        task.Config(**changes)
 
 
 def test_unreadable_vae_model_is_one_line(run_cli, tmp_path):

@@ -2,11 +2,13 @@
 finite differences, the closed forms, early stopping, and the CLI run."""
 
 import csv
+import json
 
 import numpy as np
 import pytest
 
-from kerasdl.scratch import linear, networks
+from kerasdl.scratch import networks
+from kerasdl.tasks.softmax_regression import linear
 
 
 def _random_weights(net, rng, dtype):
@@ -163,12 +165,17 @@ def test_quick_run_writes_a_complete_run_folder(run_cli, home):
     code, out, err = run_cli("softmax-regression", "--quick", "--set", "dataset=digits", "--out", home / "runs")
     assert code == 0, err
     folder = complete_run_folder(home / "runs", "softmax-regression")
-    for name in ("logistic_curves.png", "softmax_curves.png", "softmax_weights.png", "softmax.keras",
-                 "logistic.keras", "history.csv", "results.csv"):
+    # model.keras is the softmax regression, the one a user would predict with
+    for name in ("logistic_curves.png", "softmax_curves.png", "softmax_weights.png", "model.keras",
+                 "models/logistic.keras", "history.csv", "results.csv"):
         assert (folder / name).is_file(), name
     report = (folder / "report.md").read_text()
     assert "| logistic | 0.001 |" in report and "| softmax | 0.01 |" in report
     assert "evaluated every 3 gradient steps" in report
+    from kerasdl.tasks import softmax_regression
+
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert set(softmax_regression.HEADLINE) <= set(metrics)
     results = list(csv.DictReader((folder / "results.csv").open()))
     history = list(csv.DictReader((folder / "history.csv").open()))
     for row in results:  # the stop point is the last evaluation of that model and learning rate

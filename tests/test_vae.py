@@ -6,7 +6,7 @@ import pytest
 
 import keras
 
-from kerasdl.models import vae as vae_models
+from kerasdl.tasks.vae import model as vae_models
 
 TOY = "toy_vae_images"
 
@@ -121,3 +121,21 @@ def test_quick_run_writes_a_complete_run_folder(quick_run, toy_dataset):
 def test_bad_config_is_one_line(run_cli, tmp_path):
     code, _, err = run_cli("vae", "--quick", "--set", "latent_dim=0", "--out", tmp_path)
     assert code == 2 and "latent_dim=0" in err
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(filters=()), "filters=: expected positive channel counts, e.g. 32,64"),
+    (dict(filters=(8, 0)), "filters=8,0: expected a positive number"),
+    (dict(hidden=-1), "hidden=-1: expected 0 or more"),
+    (dict(beta=float("inf")), "beta=inf: expected a finite number"),
+    (dict(learning_rate=0.0), "learning_rate=0.0: expected a positive number"),
+    (dict(seed=-1), "seed=-1: expected 0 or more"),
+])
+def test_bad_config_values_name_the_field_and_value(changes, message):
+    import re
+
+    from kerasdl.errors import UserError
+    from kerasdl.tasks import vae
+
+    with pytest.raises(UserError, match="^" + re.escape(message) + "$"):
+        vae.Config(**changes)

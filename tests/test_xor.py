@@ -76,8 +76,11 @@ def test_steps_to_solve_counts_from_the_last_unsolved_step():
 
 
 @pytest.mark.parametrize("options, message", [
-    (("--set", "inits=gaussian"), "inits=gaussian"),
+    (("--set", "inits=gaussian"), "inits=gaussian: choose uniform or normal"),
     (("--set", "learning_rate=3"), "must be one of the sweep"),
+    (("--set", "learning_rates=1,-1"), "learning_rates=1.0,-1.0: expected a positive number"),
+    (("--set", "inits="), "inits=(none): expected at least one value to sweep"),
+    (("--set", "runs=0"), "runs=0: expected a positive number"),
 ])
 def test_bad_settings_are_one_line_errors(run_cli, home, options, message):
     code, _, err = run_cli("xor", *options, "--out", home / "runs")
@@ -85,6 +88,13 @@ def test_bad_settings_are_one_line_errors(run_cli, home, options, message):
 
 
 def test_quick_run_writes_a_complete_run_folder(quick_run):
-    folder, _ = quick_run("xor", files=("loss_curves.png", "solved_share.png", "decision_surface.png",
-                                        "xor.keras", "sweep.csv", "history.csv"))
+    import keras
+
+    from kerasdl.tasks.xor import POINTS
+
+    folder, metrics = quick_run("xor", files=("loss_curves.png", "solved_share.png", "decision_surface.png",
+                                              "model.keras", "sweep.csv", "history.csv"))
     assert "| uniform | 10 |" in (folder / "report.md").read_text()
+    # model.keras is the saved net of the shown setting: the same outputs on the four points.
+    outputs = keras.saving.load_model(folder / "model.keras").predict(POINTS, verbose=0)[:, 0]
+    np.testing.assert_allclose(outputs, metrics["saved_net_outputs"], atol=1e-5)

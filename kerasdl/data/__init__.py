@@ -8,6 +8,7 @@ file, and are imported here. Nothing here imports keras: see registry.py.
 from kerasdl.data.registry import (  # noqa: F401
     Dataset,
     Locator,
+    check_available,
     describe,
     load,
     names,
@@ -20,4 +21,4 @@ from kerasdl.data.registry import (  # noqa: F401
 from kerasdl.data import idx, cifar, svhn, tabular, image_folder  # noqa: F401,E402
 from kerasdl.data import clocks, images64  # noqa: F401,E402
 
-__all__ = ["Dataset", "Locator", "describe", "load", "names", "register"]
+__all__ = ["Dataset", "Locator", "check_available", "describe", "load", "names", "register"]

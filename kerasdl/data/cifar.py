@@ -73,7 +73,7 @@ def read_batch(data, shown):
     return np.ascontiguousarray(x), labels.astype(np.int64)
 
 
-def _from_batches(read_bytes, where):
+def _from_batches(read_bytes, where, provenance):
     xs, ys = [], []
     for name in BATCHES:
         x, y = read_batch(read_bytes(name), f"{where}/{name}")
@@ -83,7 +83,7 @@ def _from_batches(read_bytes, where):
         name="cifar10",
         x_train=np.concatenate(xs[:5]), y_train=np.concatenate(ys[:5]),
         x_test=xs[5], y_test=ys[5], class_names=CIFAR_CLASSES,
-        provenance=f"CIFAR-10 python batches in {where}", value_range=(0, 255),
+        provenance=provenance, value_range=(0, 255),
     )
 
 
@@ -94,7 +94,7 @@ def _read_pickle_folder(folder):
         except OSError as exc:
             raise DataCorrupt(f"{folder / name} cannot be read ({exc})") from None
 
-    return _from_batches(read_bytes, str(folder))
+    return _from_batches(read_bytes, str(folder), "CIFAR-10 (Krizhevsky's python batches)")
 
 
 def _read_pickle_archive(archive):
@@ -108,7 +108,8 @@ def _read_pickle_archive(archive):
     except (tarfile.TarError, lzma.LZMAError, zlib.error, EOFError, OSError) as exc:
         raise DataCorrupt(f"{archive} is not a readable tar archive "
                           f"(truncated or corrupt: {type(exc).__name__}: {exc})") from None
-    return _from_batches(contents.__getitem__, str(archive))
+    return _from_batches(contents.__getitem__, str(archive),
+                         f"CIFAR-10 (Krizhevsky's python batches, {Path(archive).name})")
 
 
 def _is_jpeg_tree(folder):
@@ -148,12 +149,12 @@ def _read(hit):
         if x.shape[1:] != (32, 32, 3):
             raise DataCorrupt(f"{hit.path}: {split} images are {x.shape[1:]}, "
                               "CIFAR-10 images are 32x32 RGB")
-    kind = "folder" if hit.kind == "jpeg_tree" else "archive"
+    source = ("image folder train/<class>/..." if hit.kind == "jpeg_tree"
+              else f"image archive {hit.path.name}")
     # "(JPEG)": re-encoding lost a little detail, so reports must not pass these
     # accuracies off as ones on the original CIFAR-10.
     return image_folder.arrays_to_dataset(
-        "cifar10", arrays, f"CIFAR-10 (JPEG) from the {kind} {hit.path}",
-        class_names=CIFAR_CLASSES)
+        "cifar10", arrays, f"CIFAR-10 (JPEG) ({source})", class_names=CIFAR_CLASSES)
 
 
 def _download():
@@ -165,7 +166,7 @@ def _download():
     return Dataset(
         name="cifar10", x_train=x_train, y_train=np.asarray(y_train).reshape(-1),
         x_test=x_test, y_test=np.asarray(y_test).reshape(-1), class_names=CIFAR_CLASSES,
-        provenance="CIFAR-10 python batches downloaded by keras.datasets.cifar10",
+        provenance="CIFAR-10 (Krizhevsky's python batches, downloaded by keras.datasets)",
         value_range=(0, 255),
     )
 

@@ -199,7 +199,10 @@ def render(hours, minutes, styles, size=150, seed=0):
     # for every pixel would take a third of the time).
     pool = rng.standard_normal(4 * size * size, dtype=np.float32)
     offsets = rng.integers(0, 3 * size * size, n)
-    for start in range(0, n, CHUNK):
+    from kerasdl.training.progress import progress  # here: `data list` must not load keras
+
+    chunks = range(0, n, CHUNK)
+    for start in progress(chunks, desc=f"drawing {n:,} clocks (once; then cached)"):
         sl = slice(start, min(n, start + CHUNK))
         s = {k: np.asarray(val[sl]) for k, val in styles.items()}
         noise = np.stack([pool[o:o + size * size] for o in offsets[sl]])
@@ -375,7 +378,7 @@ def _read_real(hit, test_fraction=0.2, seed=0):
         raise DataCorrupt(f"clock_photos: {hit.path}/labels.npy: expected (hour 0-11, minute 0-59) rows")
     labels[:, 0] %= 12
     provenance = (f"the course's clock images: {len(images)} grey {images.shape[1]}x{images.shape[2]} "
-                  f"images from {hit.path}")
+                  "images (images.npy, labels.npy)")
     return _split("clock_photos", images, labels, test_fraction, seed, provenance)
 
 

@@ -132,7 +132,7 @@ def _dataset(name, arrays, class_names, provenance):
     )
 
 
-def _keras_download(module_name, name, class_names, label):
+def _keras_download(module_name, name, class_names, provenance):
     """Step 5: keras.datasets.<module>.load_data() (it caches in the Keras cache,
     where step 4 finds it next time)."""
 
@@ -141,8 +141,7 @@ def _keras_download(module_name, name, class_names, label):
         (x_train, y_train), (x_test, y_test) = module.load_data()
         arrays = dict(x_train=np.asarray(x_train), y_train=np.asarray(y_train).reshape(-1),
                       x_test=np.asarray(x_test), y_test=np.asarray(y_test).reshape(-1))
-        return _dataset(name, arrays, class_names,
-                        f"{label} downloaded by keras.datasets.{module_name}")
+        return _dataset(name, arrays, class_names, provenance)
 
     return download
 
@@ -169,11 +168,12 @@ def _probe_mnist(folder):
 
 
 def _read_mnist(hit):
+    # Provenances name the data set and its source, never the folder (see Dataset).
     if hit.kind == "npz":
         return _dataset("mnist", _read_npz(hit.path), MNIST_CLASSES,
-                        f"MNIST mnist.npz in {hit.path.parent}")
+                        "MNIST (keras.datasets mnist.npz)")
     return _dataset("mnist", _read_idx_set("mnist", hit.files), MNIST_CLASSES,
-                    f"MNIST IDX files in {hit.path}")
+                    "MNIST (LeCun's IDX files)")
 
 
 MNIST = Locator(
@@ -181,7 +181,8 @@ MNIST = Locator(
     aliases=("mnist", "MNIST"),
     probe=_probe_mnist,
     read=_read_mnist,
-    download=_keras_download("mnist", "mnist", MNIST_CLASSES, "MNIST mnist.npz"),
+    download=_keras_download("mnist", "mnist", MNIST_CLASSES,
+                             "MNIST (keras.datasets mnist.npz, downloaded)"),
     fallback="download via keras.datasets",
     provide="put mnist.npz (keys x_train, y_train, x_test, y_test) or the four IDX files "
             "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
@@ -212,9 +213,10 @@ def _probe_fashion(folder):
 def _read_fashion(hit):
     if hit.kind == "npz":
         return _dataset("fashion_mnist", _read_npz(hit.path), FASHION_CLASSES,
-                        f"Fashion-MNIST {hit.path.name} in {hit.path.parent}")
+                        f"Fashion-MNIST (Zalando's images as {hit.path.name})")
+    package = ", Debian's dataset-fashion-mnist" if registry.in_system_dir(hit.path) else ""
     return _dataset("fashion_mnist", _read_idx_set("fashion_mnist", hit.files), FASHION_CLASSES,
-                    f"Fashion-MNIST IDX files in {hit.path}")
+                    f"Fashion-MNIST (Zalando's IDX files{package})")
 
 
 FASHION_MNIST = Locator(
@@ -223,7 +225,7 @@ FASHION_MNIST = Locator(
     probe=_probe_fashion,
     read=_read_fashion,
     download=_keras_download("fashion_mnist", "fashion_mnist", FASHION_CLASSES,
-                             "Fashion-MNIST IDX files"),
+                             "Fashion-MNIST (Zalando's IDX files, downloaded by keras.datasets)"),
     fallback="download via keras.datasets",
     provide="install Debian's package (apt-get install dataset-fashion-mnist), or put the "
             "four IDX files train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "

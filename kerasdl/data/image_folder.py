@@ -331,7 +331,10 @@ def load_image_folder(data_dir=None, image_size=None, grayscale=None):
         raise UserError(f"image folder {root} has no test images in test/<class>/...")
     classes = [str(c) for c in arrays["class_names"]]
     x = arrays["x_train"]
+    # The folder's name, not its path: the provenance goes into reports (see Dataset).
+    kind = "image archive" if root.is_file() else "image folder"
     return arrays_to_dataset(
         "image_folder", arrays,
-        f"image folder {root} ({len(classes)} classes, {x.shape[1]}x{x.shape[2]}x{x.shape[3]})",
+        f"{kind} {root.resolve().name} (train/<class>/..., {len(classes)} classes, "
+        f"{x.shape[1]}x{x.shape[2]}x{x.shape[3]})",
     )

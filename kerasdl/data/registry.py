@@ -1,15 +1,17 @@
 """The data registry: the `Dataset` container, `register`/`load`/`names`/`describe`,
 and the resolution order every file-backed data set follows.
 
-Resolution order (design.md, "Data"), first hit wins:
+Resolution order (as README.md, "Data", tells users), first hit wins:
 
 1. the `data_dir` argument, else the environment variable `KERASDL_DATA_DIR`
 2. the project's `data/` folder (`kerasdl.paths.data_dir()`)
 3. known system locations (`SYSTEM_DIRS`; Debian's `dataset-fashion-mnist`
    installs `/usr/share/datasets/fashion-mnist/`)
-4. the Keras cache (`$KERAS_HOME/datasets` or `~/.keras/datasets`) and the TFDS
-   cache (`$TFDS_DATA_DIR` or `~/tensorflow_datasets`)
-5. the real download (`keras.datasets`, `tensorflow_datasets`), skipped when
+4. the Keras cache (`$KERAS_HOME/datasets` or `~/.keras/datasets`), the TFDS
+   cache (`$TFDS_DATA_DIR` or `~/tensorflow_datasets`) and, for the sets
+   scikit-learn downloads, its cache (`$SCIKIT_LEARN_DATA` or `~/scikit_learn_data`)
+5. the real download (`keras.datasets`, `tensorflow_datasets`, scikit-learn's
+   `fetch_*`), skipped when
    `KERASDL_OFFLINE=1` or `download=False`
 
 Each root is searched directly and in subfolders named after the data set and
@@ -60,6 +62,11 @@ class Dataset:
     and float32 otherwise; integer labels are int64 of shape (N,). `value_range`
     is the range the pixel values *can* take (not the observed min/max): scaling
     must not depend on which examples happen to be in a subset.
+
+    `provenance` goes into every report: it names the data set and its source
+    (who published the files, in which form, e.g. "MNIST (keras.datasets
+    mnist.npz)"), never a path on the machine that ran it -- where the files
+    are is what `python -m kerasdl data list` shows.
     """
 
     name: str
@@ -232,6 +239,29 @@ def tfds_data_dir():
                 or os.path.join(os.path.expanduser("~"), "tensorflow_datasets"))
 
 
+def sklearn_data_dir():
+    """Where scikit-learn's fetch_* functions keep their downloads (honours
+    SCIKIT_LEARN_DATA like sklearn.datasets.get_data_home, without importing it)."""
+    return Path(os.environ.get("SCIKIT_LEARN_DATA")
+                or os.path.join(os.path.expanduser("~"), "scikit_learn_data"))
+
+
+def tfds_prepared(folder, name):
+    """`Hit(folder/name, "tfds")` when `folder` holds a prepared TFDS data set
+    `name`, else None. A prepared version folder `<name>/<version>/` holds
+    dataset_info.json; a failed download leaves only '*.incomplete*' folders,
+    which must not count as found. (The one TFDS probe: svhn and flowers102.)"""
+    path = Path(folder) / name
+    return Hit(path, "tfds") if any(path.glob("*/dataset_info.json")) else None
+
+
+def in_system_dir(path):
+    """Whether `path` lies in one of the SYSTEM_DIRS (step 3: files a system
+    package installed), so a provenance can name the package, not the path."""
+    path = Path(path)
+    return any(path == Path(d) or Path(d) in path.parents for d in SYSTEM_DIRS)
+
+
 def user_data_dir(data_dir=None):
     """Step 1: the explicit argument beats KERASDL_DATA_DIR."""
     chosen = data_dir if data_dir not in (None, "") else os.environ.get("KERASDL_DATA_DIR")
@@ -250,6 +280,8 @@ def search_roots(data_dir=None, caches=("keras",)):
         roots.append(keras_datasets_dir())
     if "tfds" in caches:
         roots.append(tfds_data_dir())
+    if "sklearn" in caches:
+        roots.append(sklearn_data_dir())
     return _unique(roots)
 
 
@@ -472,3 +504,21 @@ def describe(data_dir=None):
         out.append(dict(name=name, description=entry.description, found=found,
                         looked=list(looked), fallback=entry.fallback))
     return out
+
+
+def check_available(name, data_dir=None):
+    """Raise now, before a run starts, if data set `name` cannot be had: no file in any
+    place of the resolution order and no download to try. Reads no array."""
+    entry = _entry(name)
+    locator = entry.locator
+    if not isinstance(locator, Locator):
+        return  # generated, or a locator of its own kind: its loader says what is wrong
+    try:
+        hit, _ = locator.find(data_dir)
+    except OSError:
+        return  # an unreadable folder: the loader's message says which
+    if hit is not None or (locator.download is not None and not offline()):
+        return
+    reason = ("download skipped: offline (KERASDL_OFFLINE=1)" if locator.download is not None
+              else locator.no_download_reason)
+    raise DataNotFound(not_found_message(locator, data_dir, reason))

@@ -6,7 +6,8 @@ the digit 0; here x is (N, 32, 32, 3) uint8 and y the digit itself.
 
 import numpy as np
 
-from kerasdl.data.registry import Dataset, Hit, Locator, register, short_error, tfds_data_dir
+from kerasdl.data.registry import (Dataset, Hit, Locator, register, short_error, tfds_data_dir,
+                                   tfds_prepared)
 from kerasdl.errors import DataCorrupt
 
 SVHN_CLASSES = [str(d) for d in range(10)]
@@ -43,11 +44,7 @@ def read_mat(path):
 def _probe(folder):
     if all((folder / name).is_file() for name in MAT_FILES.values()):
         return Hit(folder, "mat")
-    # A prepared TFDS version folder holds dataset_info.json; a failed download
-    # leaves only '*.incomplete*' folders, which must not count as found.
-    if any((folder / TFDS_NAME).glob("*/dataset_info.json")):
-        return Hit(folder / TFDS_NAME, "tfds")
-    return None
+    return tfds_prepared(folder, TFDS_NAME)
 
 
 def _tfds_load(data_dir, download):
@@ -62,8 +59,8 @@ def _tfds_load(data_dir, download):
         name="svhn", x_train=np.asarray(x_train, dtype=np.uint8), y_train=np.asarray(y_train),
         x_test=np.asarray(x_test, dtype=np.uint8), y_test=np.asarray(y_test),
         class_names=SVHN_CLASSES, value_range=(0, 255),
-        provenance=(f"SVHN (TFDS {TFDS_NAME}) in {data_dir}" if data_dir else
-                    f"SVHN (TFDS {TFDS_NAME}) downloaded by tensorflow_datasets"),
+        provenance=(f"SVHN (TFDS {TFDS_NAME}, downloaded by tensorflow_datasets)" if download
+                    else f"SVHN (TFDS {TFDS_NAME})"),
     )
 
 
@@ -79,7 +76,7 @@ def _read(hit):
     return Dataset(
         name="svhn", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
         class_names=SVHN_CLASSES, value_range=(0, 255),
-        provenance=f"SVHN format-2 .mat files in {hit.path}",
+        provenance="SVHN (Stanford's format-2 .mat files)",
     )
 
 
@@ -93,7 +90,7 @@ SVHN = Locator(
     probe=_probe,
     read=_read,
     download=_download,
-    fallback=f"TFDS {TFDS_NAME}",
+    fallback=f"download via TFDS {TFDS_NAME}",
     caches=("keras", "tfds"),
     provide="put SVHN's format-2 files train_32x32.mat and test_32x32.mat "
             "(http://ufldl.stanford.edu/housenumbers/) in one of those folders",

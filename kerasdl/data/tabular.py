@@ -44,7 +44,7 @@ def _read_leiden(hit):
         arrays[f"x_{split}"] = x.astype(np.float32).reshape(-1, 16, 16, 1)
         arrays[f"y_{split}"] = y.astype(np.int64)
     return Dataset(name="leiden_digits", class_names=DIGIT_CLASSES, value_range=(-1, 1),
-                   provenance=f"Leiden digits CSV files in {hit.path}", **arrays)
+                   provenance="Leiden digits (the course's CSV files)", **arrays)
 
 
 def _probe_leiden(folder):

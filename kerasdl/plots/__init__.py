@@ -1,8 +1,9 @@
 """Figures shared by many tasks: one function each, a matplotlib Figure out.
 
 Figures are drawn with the Agg backend (no screen needed) and saved by
-`Run.save_figure`. Task families with figures of their own keep them in a
-module beside this one (`plots/clock.py`, ...).
+`Run.save_figure`. A task with figures of its own keeps them in its package
+(`tasks/clock/figures.py`, ...); sweeps.py holds the sweep figures of the
+by-hand networks.
 """
 
 import matplotlib
@@ -31,6 +32,34 @@ def learning_curves(history, metrics=("loss", "accuracy"), title=None):
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
         ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def epoch_curves(panels, title=None, percent=()):
+    """One panel per entry of `panels` ({panel title: {line label: values per epoch}}).
+
+    Panels named in `percent` show their values (shares in [0, 1]) as percentages.
+    Lines named "<series> train" / "<series> test" share their series' colour,
+    the test line dashed.
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 3.5), squeeze=False)
+    colours = {}
+    for ax, (name, lines) in zip(axes[0], panels.items()):
+        scale = 100 if name in percent else 1
+        for label, values in lines.items():
+            values = np.asarray(values, dtype=float)
+            # One colour per series ("batch train" and "batch test" share one), test dashed.
+            series = label.split()[0]
+            colour = colours.setdefault(series, f"C{len(colours)}")
+            ax.plot(np.arange(1, len(values) + 1), values * scale, label=label, color=colour,
+                    linestyle="--" if label.endswith("test") and series != label else "-")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(f"{name} (%)" if name in percent else name)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

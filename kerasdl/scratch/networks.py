@@ -283,10 +283,10 @@ def fit(net, x, y, learning_rate, epochs, batch_size, seed=0, eval_sets=None, ea
     replica, learning_rate, the running mean training loss and accuracy of the
     batches since the previous evaluation, and `<name>_loss`/`<name>_accuracy`
     for every (x, y) in `eval_sets`. `early_stopping` (an object with
-    `update(epoch, history_rows, net) -> active mask`, e.g.
-    kerasdl.scratch.linear.EarlyStopping) is called after every evaluation; it
-    freezes replicas that stopped, by a learning rate of 0, and ends the loop
-    when none is left.
+    `update(epoch, history_rows, net) -> active mask`, e.g. the
+    softmax-regression task's `linear.EarlyStopping`) is called after every
+    evaluation; it freezes replicas that stopped, by a learning rate of 0, and
+    ends the loop when none is left.
     """
     from kerasdl.training.progress import progress
 

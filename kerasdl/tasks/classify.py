@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kerasdl import data, plots
-from kerasdl.errors import UserError
+from kerasdl import data, plots, report
+from kerasdl.config import TaskConfig, field, format_value, fraction, non_negative, one_of, positive
 from kerasdl.models import classifiers
 from kerasdl.training import fit as fitting
+from kerasdl.training.progress import fit_options
 
 NAME = "classify"
 # `--precision auto` trains in mixed bfloat16 where that was measured faster
@@ -38,36 +39,39 @@ RECIPES = {
 }
 
 
-@dataclass
-class Config:
-    dataset: str = "fashion_mnist"  # fashion_mnist, cifar10, mnist, svhn, image_folder, leiden_digits, digits
-    model: str = "cnn"  # mlp or cnn
-    epochs: int | None = None  # passes over the training set (None: the recipe's, see RECIPES)
-    batch_size: int = 128  # examples per gradient step
-    learning_rate: float | None = None  # peak of the warm-up + cosine schedule (None: recipe)
-    weight_decay: float = 5e-4  # AdamW's decoupled weight decay
-    hidden: tuple[int, ...] | None = None  # MLP layer widths, e.g. 512,256 (None: recipe)
-    widths: tuple[int, ...] | None = None  # CNN filters per block, e.g. 32,64,128 (None: recipe)
-    dropout: float | None = None  # dropout after each block (None: recipe)
-    augment: str | None = None  # none, shift or flip+shift, inside the model (None: recipe)
-    validation_fraction: float = 0.1  # share of the training set held out for the curves
-    train_limit: int | None = None  # use at most this many training images (None: all)
-    test_limit: int | None = None  # use at most this many test images (None: all)
-    image_size: tuple[int, ...] | None = None  # image_folder only: resize to H,W
-    seed: int = 0  # seeds weights, the validation split and augmentation
-    data_dir: str | None = None  # look here first for the data set
+def _recipe_values(key):
+    """How `--help` shows a recipe field's default: its value in each recipe."""
+    return "the recipe's: " + ", ".join(f"{model}/{kind} {format_value(recipe[key])}"
+                                       for (model, kind), recipe in RECIPES.items() if key in recipe)
 
-    def __post_init__(self):
-        if self.model not in classifiers.BUILDERS:
-            raise UserError(f"model={self.model!r}: choose one of {', '.join(classifiers.BUILDERS)}")
-        if not 0 <= self.validation_fraction < 1:
-            raise UserError(f"validation_fraction={self.validation_fraction}: expected a value in [0, 1)")
-        for name in ("epochs", "batch_size", "train_limit", "test_limit"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise UserError(f"{name}={value}: expected a positive number")
-        if self.augment not in (None, "none", "shift", "flip+shift"):
-            raise UserError(f"augment={self.augment!r}: choose none, shift or flip+shift")
+
+@dataclass
+class Config(TaskConfig):
+    dataset: str = field("fashion_mnist", "fashion_mnist, cifar10, mnist, svhn, image_folder, "
+                         "leiden_digits, digits or any registered image data set")
+    model: str = field("cnn", "mlp or cnn", one_of(*classifiers.BUILDERS))
+    epochs: int | None = field(None, "passes over the training set", positive,
+                               shown=_recipe_values("epochs"))
+    batch_size: int = field(128, "examples per gradient step", positive)
+    learning_rate: float | None = field(None, "peak of the warm-up + cosine schedule", positive,
+                                        shown=_recipe_values("learning_rate"))
+    weight_decay: float = field(5e-4, "AdamW's decoupled weight decay", non_negative)
+    hidden: tuple[int, ...] | None = field(None, "MLP layer widths, e.g. 512,256", positive,
+                                           shown=_recipe_values("hidden"))
+    widths: tuple[int, ...] | None = field(None, "CNN filters per block, e.g. 32,64,128", positive,
+                                           shown=_recipe_values("widths"))
+    dropout: float | None = field(None, "dropout after each block", fraction,
+                                  shown=_recipe_values("dropout"))
+    augment: str | None = field(None, "none, shift or flip+shift, inside the model",
+                                one_of("none", "shift", "flip+shift"), shown=_recipe_values("augment"))
+    validation_fraction: float = field(0.1, "share of the training set held out for the curves",
+                                       fraction)
+    train_limit: int | None = field(None, "use at most this many training images (None: all)",
+                                    positive)
+    test_limit: int | None = field(None, "use at most this many test images (None: all)", positive)
+    image_size: tuple[int, ...] | None = field(None, "image_folder only: resize to H,W", positive)
+    seed: int = field(0, "seeds weights, the validation split and augmentation", non_negative)
+    data_dir: str | None = field(None, "look here first for the data set")
 
 
 QUICK = dict(epochs=1, train_limit=512, test_limit=256, batch_size=64)
@@ -91,10 +95,12 @@ def load_data(config):
     return ds
 
 
-def build_model(config, ds):
+def build_model(config, ds, steps):
+    """The config's MLP or CNN for this data set, for a run of `steps` training steps."""
     augment = None if config.augment == "none" else config.augment
     common = dict(input_shape=ds.input_shape, num_classes=ds.num_classes, dropout=config.dropout,
-                  value_range=ds.value_range, augment=augment, seed=config.seed)
+                  value_range=ds.value_range, augment=augment, seed=config.seed,
+                  bn_momentum=fitting.bn_momentum(steps))
     if config.model == "mlp":
         return classifiers.mlp(hidden=config.hidden, **common)
     return classifiers.cnn(widths=config.widths, **common)
@@ -103,17 +109,14 @@ def build_model(config, ds):
 def run(config, run):
     # === Data ===
     ds = load_data(config)
-    config = resolve(config, ds.input_shape[-1])
-    run.write_json("resolved_config.json", dataclasses.asdict(config))
+    config = run.resolved_config = resolve(config, ds.input_shape[-1])
     x_train, y_train, x_val, y_val = ds.split_validation(config.validation_fraction, seed=config.seed)
     print(f"{ds.name}: {len(x_train)} train / {len(x_val)} validation / {len(ds.x_test)} test, "
           f"{ds.num_classes} classes; {ds.provenance}")
 
     # === Model ===
-    import keras
-
-    model = build_model(config, ds)
     steps = config.epochs * int(np.ceil(len(x_train) / config.batch_size))
+    model = build_model(config, ds, steps)
     model.compile(
         optimizer=fitting.cosine_adamw(config.learning_rate, steps, weight_decay=config.weight_decay),
         loss="sparse_categorical_crossentropy",
@@ -125,7 +128,7 @@ def run(config, run):
     started = time.perf_counter()
     history = model.fit(
         x_train, y_train, batch_size=config.batch_size, epochs=config.epochs,
-        validation_data=(x_val, y_val) if len(x_val) else None, verbose=2,
+        validation_data=(x_val, y_val) if len(x_val) else None, **fit_options(),
     )
     train_seconds = time.perf_counter() - started
     run.write_history(history)
@@ -166,41 +169,27 @@ def run(config, run):
         "train_accuracy": results["train"]["accuracy"], "train_loss": results["train"]["loss"],
         "val_accuracy": results["validation"]["accuracy"], "val_loss": results["validation"]["loss"],
         "test_accuracy": results["test"]["accuracy"], "test_loss": results["test"]["loss"],
-        "keras_backend": keras.backend.backend(),
     }
-    run.write_report(_report(config, ds, metrics, run))
+    run.write_report(_report(config, ds, metrics, results, run))
     return metrics
 
 
-def _fmt(value, digits=4):
-    return "-" if value is None else f"{value:.{digits}f}"
+HEADLINE = ("test_accuracy", "val_accuracy", "train_accuracy", "parameters", "train_seconds")
 
 
-def _report(config, ds, m, run):
-    run_config = run.read_json("config.json")
-    minutes = m["train_seconds"] / 60
-    return f"""## {config.model.upper()} on {ds.name}
-
-Command: `{run_config['command']}`
-(backend {m['keras_backend']}, precision {run_config['precision']}; {m['parameters']:,} parameters; {m['epochs']} epochs in
-{minutes:.1f} min of training, {m['seconds_per_epoch']} s an epoch, on this machine).
-
-Data: {ds.provenance}.
-
-| split | accuracy | loss |
-|---|---|---|
-| train | {_fmt(m['train_accuracy'])} | {_fmt(m['train_loss'])} |
-| validation | {_fmt(m['val_accuracy'])} | {_fmt(m['val_loss'])} |
-| test | **{_fmt(m['test_accuracy'])}** | {_fmt(m['test_loss'])} |
-
-Recipe: widths/hidden {config.widths if config.model == 'cnn' else config.hidden}, dropout
-{config.dropout}, augmentation {config.augment}, AdamW (peak learning rate {config.learning_rate},
-weight decay {config.weight_decay}) with warm-up and cosine decay, batch {config.batch_size},
-validation share {config.validation_fraction}, seed {config.seed}.
-
-![learning curves](learning_curves.png)
-
-![confusion matrix](confusion_matrix.png)
-
-![misclassified](misclassified.png)
-"""
+def _report(config, ds, m, results, run):
+    recipe = (f"Recipe: widths/hidden {format_value(config.widths if config.model == 'cnn' else config.hidden)}, "
+              f"dropout {config.dropout}, augmentation {config.augment}, AdamW (peak learning rate "
+              f"{config.learning_rate}, weight decay {config.weight_decay}) with warm-up and cosine "
+              f"decay, batch {config.batch_size}, validation share {config.validation_fraction}; "
+              f"{m['parameters']:,} parameters.\n\n")
+    return report.join(
+        report.header(run, f"{config.model.upper()} on {ds.name}", data=ds.provenance),
+        report.table(results, columns=["split", "accuracy", "loss"], bold=["test"], index="split"),
+        recipe,
+        report.budget(run, m["train_seconds"], f"{report.plural(m['epochs'], 'epoch')} "
+                      f"({m['seconds_per_epoch']} s each)"),
+        report.figure("learning_curves.png", "learning curves"),
+        report.figure("confusion_matrix.png", "confusion matrix"),
+        report.figure("misclassified.png", "misclassified"),
+    )

@@ -15,35 +15,30 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kerasdl import data
+from kerasdl import data, plots, report
+from kerasdl.config import TaskConfig, field, non_negative, positive, probability
 from kerasdl.errors import UserError
-from kerasdl.plots import distance as figures
+from kerasdl.training.progress import fit_options
 
 NAME = "random-labels"
 
 
 @dataclass
-class Config:
-    dataset: str = "mnist"  # any registered image data set; its own labels are thrown away
-    train_size: int = 128  # the first this many training images get random labels
-    test_size: int = 10000  # the first this many test images get random labels of their own
-    label_probability: float = 0.5  # chance of label 1 (Bernoulli); 0.5 is a fair coin
-    hidden: int = 128  # width of the one ReLU hidden layer
-    epochs: int = 100  # passes over the training images
-    batch_size: int = 128  # examples per step (128: the whole training set in one batch)
-    learning_rate: float = 1e-3  # Adam's step size
-    seed: int = 0  # seeds the random labels and the initial weights
-    data_dir: str | None = None  # look here first for the data set
-
-    def __post_init__(self):
-        for name in ("train_size", "test_size", "hidden", "epochs", "batch_size", "learning_rate"):
-            if getattr(self, name) <= 0:
-                raise UserError(f"{name}={getattr(self, name)}: expected a positive number")
-        if not 0 < self.label_probability < 1:
-            raise UserError(f"label_probability={self.label_probability}: expected a value in (0, 1)")
+class Config(TaskConfig):
+    dataset: str = field("mnist", "any registered image data set; its own labels are thrown away")
+    train_size: int = field(128, "the first this many training images get random labels", positive)
+    test_size: int = field(10000, "the first this many test images get random labels of their own", positive)
+    label_probability: float = field(0.5, "chance of label 1 (Bernoulli); 0.5 is a fair coin", probability)
+    hidden: int = field(128, "width of the one ReLU hidden layer", positive)
+    epochs: int = field(100, "passes over the training images", positive)
+    batch_size: int = field(128, "examples per step (128: the whole training set in one batch)", positive)
+    learning_rate: float = field(1e-3, "Adam's step size", positive)
+    seed: int = field(0, "seeds the random labels and the initial weights", non_negative)
+    data_dir: str | None = field(None, "look here first for the data set")
 
 
 QUICK = dict(epochs=10, test_size=256)
+HEADLINE = ("train_accuracy", "test_accuracy", "first_epoch_at_100pct_train", "train_loss", "test_loss")
 
 
 def variant(config):
@@ -100,7 +95,7 @@ def run(config, run):
     started, cpu_started = time.perf_counter(), time.process_time()
     history = model.fit(x_train, y_train, batch_size=config.batch_size, epochs=config.epochs,
                         shuffle=False, validation_data=(x_test, y_test), validation_batch_size=2048,
-                        verbose=2)
+                        **fit_options())
     train_seconds = time.perf_counter() - started
     cpu_seconds = time.process_time() - cpu_started
     # The test set here is the held-out set: name its columns for what they are.
@@ -129,7 +124,7 @@ def run(config, run):
     }
 
     # === Figures ===
-    run.save_figure(figures.epoch_curves(
+    run.save_figure(plots.epoch_curves(
         {"loss": {"train": columns["train_loss"], "test": columns["test_loss"]},
          "accuracy": {"train": columns["train_accuracy"], "test": columns["test_accuracy"],
                       "chance": [0.5] * len(columns["train_accuracy"])}},
@@ -137,12 +132,11 @@ def run(config, run):
         "curves.png")
 
     # === Report ===
-    run.write_report(report(config, ds, metrics, run))
+    run.write_report(_report(config, ds, metrics, run))
     return metrics
 
 
-def report(config, ds, m, run):
-    command = run.read_json("config.json")["command"]
+def _report(config, ds, m, run):
     lo, hi = m["chance_95pct_interval"]
     inside = lo <= m["test_accuracy"] <= hi
     loss_note = (f"From epoch 1 to the end the training loss fell from {m['train_loss_epoch_1']:.3f} to "
@@ -152,27 +146,25 @@ def report(config, ds, m, run):
                                               else "the test loss did not grow in this run."))
     reached = (f"first reached 100% in epoch {m['first_epoch_at_100pct_train']}"
                if m["first_epoch_at_100pct_train"] else f"did not reach 100% in {m['epochs']} epochs")
-    return f"""## Random labels on {ds.name}
-
-Command: `{command}` ({m['train_seconds']} s of training wall clock, {m['cpu_seconds']} s of CPU time,
-on this 2-core CPU machine).
-
-Data: {ds.provenance}. The first {m['train_size']} training images with labels drawn from
-Bernoulli({config.label_probability}) (seed {config.seed}), and the first {m['test_size']} test
-images with coin-flip labels of their own (seed {config.seed + 1}); the real digit labels are not used.
-Model: {int(np.prod(ds.input_shape))}-{config.hidden}-2 ReLU MLP ({m['parameters']:,} weights), softmax
-cross-entropy, Adam (learning rate {config.learning_rate}), batch {config.batch_size}, no shuffling,
-{m['epochs']} epochs.
-
-| split | loss | accuracy |
-|---|---|---|
-| train ({m['train_size']} images) | {m['train_loss']:.4f} | **{100 * m['train_accuracy']:.2f}%** |
-| test ({m['test_size']} images) | {m['test_loss']:.4f} | **{100 * m['test_accuracy']:.2f}%** |
-
-Training accuracy {reached}. The test accuracy is {'inside' if inside else 'outside'} the 95% range of
-chance for {m['test_size']} coin flips ({100 * lo:.1f}% to {100 * hi:.1f}%): the network memorised
-{m['train_size']} arbitrary labels with {m['parameters']:,} weights and learned nothing that carries
-over to new images. {loss_note}
-
-![loss and accuracy per epoch](curves.png)
-"""
+    results = {f"train ({report.plural(m['train_size'], 'image')})": {"loss": m["train_loss"],
+                                                                      "accuracy": m["train_accuracy"]},
+               f"test ({report.plural(m['test_size'], 'image')})": {"loss": m["test_loss"],
+                                                                    "accuracy": m["test_accuracy"]}}
+    return report.join(
+        report.header(run, f"Random labels on {ds.name}", data=ds.provenance),
+        f"The first {m['train_size']} training images with labels drawn from Bernoulli({config.label_probability}) "
+        f"(seed {config.seed}), and the first {m['test_size']} test images with coin-flip labels of their own "
+        f"(seed {config.seed + 1}); the real labels are not used. Model: {int(np.prod(ds.input_shape))}-"
+        f"{config.hidden}-2 ReLU MLP ({m['parameters']:,} weights), softmax cross-entropy, Adam (learning rate "
+        f"{config.learning_rate}), batch {config.batch_size}, no shuffling, "
+        f"{report.plural(m['epochs'], 'epoch')}.\n\n",
+        report.table(results, index="split", formats={"accuracy": lambda v: f"**{report.percent(v)}**"}),
+        f"Training accuracy {reached}. The test accuracy is {'inside' if inside else 'outside'} the 95% range "
+        f"of chance for {m['test_size']} coin flips ({100 * lo:.1f}% to {100 * hi:.1f}%): the network "
+        + (f"memorised {m['train_size']} arbitrary labels with {m['parameters']:,} weights and "
+           if m["first_epoch_at_100pct_train"] else "")
+        + f"learned nothing that carries over to new images. {loss_note}\n\n",
+        report.budget(run, m["train_seconds"], f"{report.plural(m['epochs'], 'epoch')} of training"),
+        f"CPU time: {m['cpu_seconds']} s (other jobs on the machine stretch wall time, not CPU time).\n\n",
+        report.figure("curves.png", "loss and accuracy per epoch"),
+    )

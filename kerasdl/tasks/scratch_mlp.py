@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from keras import ops
 
-from kerasdl import data, plots
-from kerasdl.errors import UserError
+from kerasdl import data, plots, report
+from kerasdl.config import TaskConfig, between, field, non_negative, one_of, positive
 from kerasdl.plots import sweeps
 from kerasdl.scratch import networks
 
@@ -25,34 +25,28 @@ NAME = "scratch-mlp"
 
 
 @dataclass
-class Config:
-    dataset: str = "mnist"  # any registered image data set (images are flattened)
-    hidden: int = 128  # hidden sigmoid units
-    learning_rate: float = 0.1  # the main run's SGD step size
-    learning_rates: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # the sweep, trained beside the main run
-    epochs: int = 3  # passes over the training set (main run and sweep alike)
-    batch_size: int = 32  # examples per gradient step
-    init: str = "glorot"  # initial weights: glorot, uniform (U[-s,s]) or normal (N(0,(s/2)^2) cut at 2 sd)
-    init_scale: float = 1.0  # s above (glorot: a factor on its limit)
-    train_limit: int | None = None  # use at most this many training images (None: all)
-    test_limit: int | None = None  # use at most this many test images (None: all)
-    target_accuracy: float = 0.88  # the course's test accuracy, reported as reached or missed
-    seed: int = 42  # seeds the initial weights and the batch order
-    data_dir: str | None = None  # look here first for the data set
-
-    def __post_init__(self):
-        if self.init not in networks.INITS:
-            raise UserError(f"init={self.init!r}: choose one of {', '.join(networks.INITS)}")
-        rates = (self.learning_rate,) + tuple(self.learning_rates)
-        if min(rates) <= 0:
-            raise UserError(f"learning rates {rates}: expected positive numbers")
-        for name in ("hidden", "epochs", "batch_size", "train_limit", "test_limit"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise UserError(f"{name}={value}: expected a positive integer")
+class Config(TaskConfig):
+    dataset: str = field("mnist", "any registered image data set (images are flattened)")
+    hidden: int = field(128, "hidden sigmoid units", positive)
+    learning_rate: float = field(0.1, "the main run's SGD step size", positive)
+    learning_rates: tuple[float, ...] = field((1e-4, 1e-3, 1e-2, 1e-1, 1.0),
+                                              "the sweep, trained beside the main run", positive)
+    epochs: int = field(3, "passes over the training set (main run and sweep alike)", positive)
+    batch_size: int = field(32, "examples per gradient step", positive)
+    init: str = field("glorot", "initial weights: glorot, uniform (U[-s,s]) or normal "
+                      "(N(0,(s/2)^2) cut at 2 sd)", one_of(*networks.INITS))
+    init_scale: float = field(1.0, "s above (glorot: a factor on its limit)", positive)
+    train_limit: int | None = field(None, "use at most this many training images (None: all)", positive)
+    test_limit: int | None = field(None, "use at most this many test images (None: all)", positive)
+    target_accuracy: float = field(0.88, "the course's test accuracy, reported as reached or missed",
+                                   between(0, 1))
+    seed: int = field(42, "seeds the initial weights and the batch order", non_negative)
+    data_dir: str | None = field(None, "look here first for the data set")
 
 
 QUICK = dict(epochs=1, train_limit=2000, test_limit=500, learning_rates=(0.01, 1.0))
+HEADLINE = ("test_accuracy", "train_accuracy", "target_reached", "best_sweep_test_accuracy",
+            "keras_model_agreement", "train_seconds")
 
 
 def variant(config):
@@ -112,6 +106,7 @@ def run(config, run):
               "best_epoch": int(h["epoch"][int(np.argmax(h["test_accuracy"]))])}
              for r, h in by_rate.items()]
     main_row = sweep[main]
+    best_row = max(sweep, key=lambda r: r["test_accuracy"])
     probabilities = model.predict(ds.x_test, batch_size=1000, verbose=0)
     predictions = probabilities.argmax(axis=1)
     # the saved Keras model must agree with the hand-written forward pass
@@ -138,8 +133,6 @@ def run(config, run):
                     "hidden_weights.png")
 
     # === Report ===
-    import keras
-
     metrics = {
         "dataset": ds.name, "sizes": sizes, "epochs": config.epochs, "batch_size": config.batch_size,
         "learning_rate": config.learning_rate, "train_seconds": round(train_seconds, 1),
@@ -148,53 +141,48 @@ def run(config, run):
         "test_accuracy": main_row["test_accuracy"], "test_loss": main_row["test_loss"],
         "target_accuracy": config.target_accuracy,
         "target_reached": bool(main_row["test_accuracy"] >= config.target_accuracy),
-        "keras_model_agreement": agreement, "keras_backend": keras.backend.backend(), "sweep": sweep,
+        "best_sweep_learning_rate": best_row["learning_rate"],
+        "best_sweep_test_accuracy": best_row["test_accuracy"],
+        "keras_model_agreement": agreement, "sweep": sweep,
     }
     run.write_report(_report(config, ds, metrics, run))
     return metrics
 
 
 def _report(config, ds, m, run):
-    command = run.read_json("config.json")["command"]
     verdict = ("reached" if m["target_reached"] else
                f"**missed** by {100 * (m['target_accuracy'] - m['test_accuracy']):.2f} points")
-    table = ["| learning rate | train loss | train accuracy | test loss | test accuracy | best test accuracy (epoch) |",
-             "|---|---|---|---|---|---|"]
-    for r in m["sweep"]:
-        mark = " (main)" if r["learning_rate"] == config.learning_rate else ""
-        table.append(f"| {r['learning_rate']:g}{mark} | {r['train_loss']:.4f} | {r['train_accuracy']:.4f} | "
-                     f"{r['test_loss']:.4f} | {r['test_accuracy']:.4f} | {r['best_test_accuracy']:.4f} "
-                     f"({r['best_epoch']}) |")
-    return f"""## {m['sizes']} sigmoid MLP on {ds.name}, backpropagation by hand
-
-Command: `{command}`
-(backend {m['keras_backend']}; {len(m['sweep'])} networks trained together for {m['epochs']} epochs in
-{m['train_seconds'] / 60:.1f} min wall, {m['train_cpu_seconds'] / 60:.1f} min CPU on this 2-core machine; other jobs on the machine stretch wall time, not CPU time.)
-
-Data: {ds.provenance}; pixels scaled to [0, 1] and flattened. The whole training set is used for
-training and the test set is evaluated after every epoch, as in the course (no validation split:
-nothing is tuned here).
-
-Model and training: sigmoid hidden layer, softmax output, mean cross-entropy; forward pass, gradient
-and SGD update written out in keras.ops (`kerasdl/scratch/networks.py`, gradient checked against
-finite differences in `tests/test_scratch_mlp.py`); {config.init} initial weights, batch
-{config.batch_size}, seed {config.seed}, {config.epochs} epochs. The sweep's networks start from the same
-weights and see the same batches as the main run and are trained for as many epochs; the training
-columns are running means over each epoch's batches.
-
-Main run (learning rate {config.learning_rate:g}): test accuracy **{m['test_accuracy']:.4f}**
-(train {m['train_accuracy']:.4f}); the course's ~{m['target_accuracy']:.0%} is {verdict}.
-Best final test accuracy of the sweep: learning rate {max(m['sweep'], key=lambda r: r['test_accuracy'])['learning_rate']:g}
-({max(r['test_accuracy'] for r in m['sweep']):.4f}). The saved `model.keras` (ordinary Dense layers holding these weights, preprocessing inside) predicts
-the same class as the hand-written forward pass on {m['keras_model_agreement']:.2%} of the test images.
-
-{chr(10).join(table)}
-
-![learning-rate sweep](lr_sweep.png)
-
-![learning curves](learning_curves.png)
-
-![confusion matrix](confusion_matrix.png)
-
-![hidden weights](hidden_weights.png)
-"""
+    sweep = [{"learning rate": f"{r['learning_rate']:g}" + (" (main)" if r["learning_rate"] == config.learning_rate
+                                                           else ""),
+              "train loss": r["train_loss"], "train accuracy": r["train_accuracy"], "test loss": r["test_loss"],
+              "test accuracy": r["test_accuracy"],
+              "best test accuracy (epoch)": f"{r['best_test_accuracy']:.4f} ({r['best_epoch']})"}
+             for r in m["sweep"]]
+    trained = (f"{report.plural(len(m['sweep']), 'network')} trained together for "
+               f"{report.plural(m['epochs'], 'epoch')}")
+    return report.join(
+        report.header(run, f"{m['sizes']} sigmoid MLP on {ds.name}, backpropagation by hand",
+                      data=f"{ds.provenance}; pixels scaled to [0, 1] and flattened"),
+        "The whole training set is used for training and the test set is evaluated after every epoch, as "
+        "in the course (no validation split: nothing is tuned here).\n\n",
+        "Model and training: sigmoid hidden layer, softmax output, mean cross-entropy; forward pass, "
+        "gradient and SGD update written out in keras.ops (`kerasdl/scratch/networks.py`, gradient checked "
+        f"against finite differences in `tests/test_scratch_mlp.py`); {config.init} initial weights, batch "
+        f"{config.batch_size}, seed {config.seed}, {report.plural(config.epochs, 'epoch')}. The sweep's networks "
+        "start from the same weights and see the same batches as the main run and are trained for as many "
+        "epochs; the training columns are running means over each epoch's batches.\n\n",
+        f"Main run (learning rate {config.learning_rate:g}): test accuracy **{m['test_accuracy']:.4f}** "
+        f"(train {m['train_accuracy']:.4f}); the course's ~{m['target_accuracy']:.0%} is {verdict}. "
+        f"Best final test accuracy of the sweep: learning rate {m['best_sweep_learning_rate']:g} "
+        f"({m['best_sweep_test_accuracy']:.4f}). The saved `model.keras` (ordinary Dense layers holding these "
+        "weights, preprocessing inside) predicts the same class as the hand-written forward pass on "
+        f"{report.percent(m['keras_model_agreement'])} of the test images.\n\n",
+        report.table(sweep),
+        report.budget(run, m["train_seconds"], trained),
+        f"CPU time: {report.duration(m['train_cpu_seconds'])} (other jobs on the machine stretch wall time, "
+        "not CPU time).\n\n",
+        report.figure("lr_sweep.png", "learning-rate sweep"),
+        report.figure("learning_curves.png", "learning curves"),
+        report.figure("confusion_matrix.png", "confusion matrix"),
+        report.figure("hidden_weights.png", "hidden weights"),
+    )

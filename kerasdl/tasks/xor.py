@@ -17,39 +17,40 @@ from dataclasses import dataclass
 import numpy as np
 from keras import ops
 
+from kerasdl import report
+from kerasdl.config import TaskConfig, field, non_negative, one_of, positive
 from kerasdl.errors import UserError
 from kerasdl.plots import sweeps
 from kerasdl.scratch import networks
+from kerasdl.training.progress import progress
 
 NAME = "xor"
 
 POINTS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype="float32")
 TARGETS = np.array([[0], [1], [1], [0]], dtype="float32")
+INITS = ("uniform", "normal")
 
 
 @dataclass
-class Config:
-    learning_rates: tuple[float, ...] = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0)  # the learning-rate sweep
-    inits: tuple[str, ...] = ("uniform", "normal")  # uniform: U[-1,1]; normal: N(0, 0.5^2) cut at 2 sd, in [-1,1]
-    init_scale: float = 1.0  # initial weights lie in [-init_scale, init_scale]
-    runs: int = 20  # seeds per setting (each seed's initial weights are shared by every learning rate)
-    epochs: int = 5000  # full-batch gradient-descent steps on the four points
-    hidden: int = 2  # hidden sigmoid units (the course's net has 2)
-    learning_rate: float = 1.0  # the setting whose decision surfaces are drawn and whose net is saved
-    init: str = "uniform"  # the initialisation of that setting
-    seed: int = 0  # seeds the initial weights
+class Config(TaskConfig):
+    learning_rates: tuple[float, ...] = field((0.1, 0.5, 1.0, 2.0, 5.0, 10.0), "the learning-rate sweep",
+                                              positive)
+    inits: tuple[str, ...] = field(INITS, "uniform: U[-1,1]; normal: N(0, 0.5^2) cut at 2 sd, in [-1,1]",
+                                   one_of(*INITS))
+    init_scale: float = field(1.0, "initial weights lie in [-init_scale, init_scale]", positive)
+    runs: int = field(20, "seeds per setting (each seed's initial weights are shared by every learning "
+                      "rate)", positive)
+    epochs: int = field(5000, "full-batch gradient-descent steps on the four points", positive)
+    hidden: int = field(2, "hidden sigmoid units (the course's net has 2)", positive)
+    learning_rate: float = field(1.0, "the setting whose decision surfaces are drawn and whose net is "
+                                 "saved", positive)
+    init: str = field("uniform", "the initialisation of that setting", one_of(*INITS))
+    seed: int = field(0, "seeds the initial weights", non_negative)
 
-    def __post_init__(self):
-        bad = [i for i in self.inits if i not in ("uniform", "normal")]
-        if bad or not self.inits:
-            raise UserError(f"inits={','.join(self.inits)}: choose from uniform, normal")
-        if not self.learning_rates or min(self.learning_rates) <= 0:
-            raise UserError(f"learning_rates={self.learning_rates}: expected positive numbers")
-        for name in ("runs", "epochs", "hidden"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name}={getattr(self, name)}: expected a positive integer")
-        if self.init_scale <= 0:
-            raise UserError(f"init_scale={self.init_scale}: expected a positive number")
+    def check(self):
+        if not self.learning_rates or not self.inits:
+            empty = "learning_rates" if not self.learning_rates else "inits"
+            raise UserError(f"{empty}=(none): expected at least one value to sweep")
         if self.learning_rate not in self.learning_rates or self.init not in self.inits:
             raise UserError(f"learning_rate={self.learning_rate}, init={self.init}: the shown setting must be "
                             f"one of the sweep (learning_rates {self.learning_rates}, inits {self.inits})")
@@ -57,9 +58,7 @@ class Config:
 
 QUICK = dict(epochs=300, runs=3, learning_rates=(1.0, 10.0))
 
-
-def variant(config):
-    return "main"
+HEADLINE = ("solved_share", "shown_setting_solved_share", "networks", "epochs", "cpu_time_s")
 
 
 # === Model: one population of 2-H-1 nets, one replica per (init, learning rate, seed) ===
@@ -85,8 +84,6 @@ def replica(config, init, learning_rate, run):
 
 def train(net, rates, epochs):
     """Full-batch gradient descent; returns the loss (steps, R) and solved flags (steps, R) per step."""
-    from kerasdl.training.progress import progress
-
     x, y = ops.convert_to_tensor(POINTS), ops.convert_to_tensor(TARGETS)
     losses, solved = [], []
     for _ in progress(range(epochs), desc=f"XOR: {len(rates)} networks, {epochs} steps"):
@@ -156,7 +153,7 @@ def run(config, run):
     # the shown setting's nets: the first solved one is saved
     shown = [replica(config, config.init, config.learning_rate, k) for k in range(config.runs)]
     saved = next((r for r in shown if solved[r]), shown[0])
-    run.save_model(net.to_keras(replica=saved, name="xor_2_2_1"), "xor.keras")
+    run.save_model(net.to_keras(replica=saved, name="xor_2_2_1"))
 
     # === Figures ===
     by_setting = losses.T.reshape(shape + (-1,))[..., logged]
@@ -194,46 +191,40 @@ def run(config, run):
 
 
 def _report(config, m, run):
-    command = run.read_json("config.json")["command"]
-    table = ["| init | learning rate | solved | median steps to solve | median final MSE |",
-             "|---|---|---|---|---|"]
-    for r in m["sweep"]:
-        steps = "-" if r["median_steps_to_solve"] is None else f"{r['median_steps_to_solve']:.0f}"
-        table.append(f"| {r['init']} | {r['learning_rate']:g} | {r['solved']}/{r['runs']} "
-                     f"({r['solved_share']:.0%}) | {steps} | {r['median_final_loss']:.3g} |")
     best = m["best_setting"]
-    outputs = ", ".join(f"{v:.3f}" for v in m["saved_net_outputs"])
-    return f"""## XOR with a 2-{config.hidden}-1 sigmoid network, by hand
-
-Command: `{command}`
-({m['networks']} networks trained together as one population, {config.epochs} full-batch steps each,
-in {m['wall_time_s']:.0f} s wall, {m['cpu_time_s']:.0f} s CPU on this 2-core machine; other jobs on the machine stretch wall time, not CPU time.)
-
-Data: the four XOR points (0,0)->0, (0,1)->1, (1,0)->1, (1,1)->0, generated. Loss: mean squared
-error over the four points; plain full-batch gradient descent; the gradient is the hand-written
-backpropagation of `kerasdl/scratch/networks.py` (checked against finite differences in
-`tests/test_xor.py`). All {3 * config.hidden + config.hidden + 1} weights, the bias inputs' included,
-start in [-{config.init_scale:g}, {config.init_scale:g}]: *uniform* draws from
-U[-{config.init_scale:g}, {config.init_scale:g}], *normal* from N(0, {config.init_scale / 2:g}^2) cut at
-two standard deviations. Seed k starts from the same weights at every learning rate, so the columns
-differ by the learning rate alone. A run counts as solved when all four outputs are on the right side
-of 0.5 after the last step; "steps to solve" is the step from which it stayed solved.
-
-| | |
-|---|---|
-| share of all runs solved | {m['solved_share']:.0%} |
-| best setting | {best['init']} init, lr {best['learning_rate']:g}: {best['solved']}/{best['runs']} solved |
-| shown setting ({config.init}, lr {config.learning_rate:g}) | {m['shown_setting_solved_share']:.0%} solved |
-| saved net (`xor.keras`), outputs on (0,0), (0,1), (1,0), (1,1) | {outputs} |
-
-{chr(10).join(table)}
-
-![solved share](solved_share.png)
-
-![loss curves](loss_curves.png)
-
-Decision surfaces of the shown setting's first seeds: the colour is the network's output, the black
-line its 0.5 contour, the dashed lines the two hidden units' own boundaries (w1 x1 + w2 x2 + b = 0).
-
-![decision surfaces](decision_surface.png)
-"""
+    summary = [
+        {"": "share of all runs solved", "value": f"{m['solved_share']:.0%}"},
+        {"": "best setting", "value": f"{best['init']} init, lr {best['learning_rate']:g}: "
+                                      f"{best['solved']}/{best['runs']} solved"},
+        {"": f"shown setting ({config.init}, lr {config.learning_rate:g})",
+         "value": f"{m['shown_setting_solved_share']:.0%} solved"},
+        {"": "saved net (`model.keras`), outputs on (0,0), (0,1), (1,0), (1,1)",
+         "value": ", ".join(f"{v:.3f}" for v in m["saved_net_outputs"])},
+    ]
+    sweep = [{"init": r["init"], "learning rate": f"{r['learning_rate']:g}",
+              "solved": f"{r['solved']}/{r['runs']} ({r['solved_share']:.0%})",
+              "median steps to solve": (None if r["median_steps_to_solve"] is None
+                                        else f"{r['median_steps_to_solve']:.0f}"),
+              "median final MSE": f"{r['median_final_loss']:.3g}"} for r in m["sweep"]]
+    scale = f"{config.init_scale:g}"
+    return report.join(
+        report.header(run, f"XOR with a 2-{config.hidden}-1 sigmoid network, by hand",
+                      data="the four XOR points (0,0)->0, (0,1)->1, (1,0)->1, (1,1)->0, generated"),
+        "Loss: mean squared error over the four points; plain full-batch gradient descent; the gradient "
+        "is the hand-written backpropagation of `kerasdl/scratch/networks.py` (checked against finite "
+        f"differences in `tests/test_xor.py`). All {3 * config.hidden + config.hidden + 1} weights, the bias "
+        f"inputs' included, start in [-{scale}, {scale}]: *uniform* draws from U[-{scale}, {scale}], "
+        f"*normal* from N(0, {config.init_scale / 2:g}^2) cut at two standard deviations. Seed k starts "
+        "from the same weights at every learning rate, so the columns differ by the learning rate alone. "
+        "A run counts as solved when all four outputs are on the right side of 0.5 after the last step; "
+        '"steps to solve" is the step from which it stayed solved.',
+        report.budget(run, m["wall_time_s"], f"{m['networks']} networks trained together as one population, "
+                      f"{config.epochs} full-batch steps each, {m['cpu_time_s']:.0f} s of CPU time"),
+        report.table(summary),
+        report.table(sweep),
+        report.figure("solved_share.png", "solved share"),
+        report.figure("loss_curves.png", "loss curves"),
+        "Decision surfaces of the shown setting's first seeds: the colour is the network's output, the black "
+        "line its 0.5 contour, the dashed lines the hidden units' own boundaries (w1 x1 + w2 x2 + b = 0).",
+        report.figure("decision_surface.png", "decision surfaces"),
+    )

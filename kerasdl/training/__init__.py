@@ -1,1 +1,4 @@
-"""What tasks share beyond a model: progress bars, callbacks, custom steps, attacks."""
+"""What several tasks share beyond a model: progress bars, fit helpers, and in
+backends/ the few per-backend functions (input gradients, two-optimizer steps).
+What only one experiment uses (its attacks, its time arithmetic) lives in its
+task's package."""

@@ -6,6 +6,7 @@ small function per backend behind one interface, picked once by
 
     input_gradient(model, loss_fn, x, y, training=False)   -> d loss_fn(y, model(x)) / d x
     input_gradient_fn(model, loss_fn, training=False)      -> a compiled (x, y) -> gradient
+    differentiable_input_gradient(fn, x)                   -> d sum(fn(x)) / d x, differentiable again
 
 Every backend differentiates the model's `stateless_call` with the current
 variable values: the forward pass of an attack never touches the model's
@@ -18,6 +19,12 @@ and `v.value` returns exactly those.
 `input_gradient` is plain (no compilation) so it can be called inside a
 train step that is already traced; `input_gradient_fn` compiles once for
 attacks on many batches (tf.function / jax.jit; torch runs eagerly).
+
+Attacks use the gradient as data. A gradient penalty (WGAN-GP) trains on it:
+`differentiable_input_gradient` calls `fn` itself (inside a GAN step, with
+the variables the step differentiates) and keeps the gradient differentiable
+with respect to the weights `fn` uses, so the loss that contains it can be
+differentiated a second time.
 """
 
 import keras
@@ -47,6 +54,15 @@ def _tensorflow(model, loss_fn, x, y, training=False):
     return tape.gradient(loss, x)
 
 
+def _tensorflow_differentiable(fn, x):
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:  # nested inside the step's tape: second order works
+        tape.watch(x)
+        y = fn(x)
+    return tape.gradient(y, x)
+
+
 def _tensorflow_fn(model, loss_fn, training=False):
     import tensorflow as tf
 
@@ -71,6 +87,13 @@ def _jax(model, loss_fn, x, y, training=False):
 
     trainable, non_trainable = _values(model)
     return _jax_grad(model, loss_fn, trainable, non_trainable, jnp.asarray(x), y, training)
+
+
+def _jax_differentiable(fn, x):
+    import jax
+    import jax.numpy as jnp
+
+    return jax.grad(lambda v: jnp.sum(fn(v)))(x)
 
 
 def _jax_fn(model, loss_fn, training=False):
@@ -105,6 +128,15 @@ def _torch(model, loss_fn, x, y, training=False):
     return gradient.detach()
 
 
+def _torch_differentiable(fn, x):
+    import torch
+
+    x = x.detach().requires_grad_(True)
+    y = fn(x)
+    (grad,) = torch.autograd.grad(y.sum(), x, create_graph=True)
+    return grad
+
+
 def _torch_fn(model, loss_fn, training=False):
     return lambda x, y: _torch(model, loss_fn, x, y, training)
 
@@ -112,11 +144,11 @@ def _torch_fn(model, loss_fn, training=False):
 # --- the interface -------------------------------------------------------------------
 
 _IMPLEMENTATIONS = {
-    "tensorflow": (_tensorflow, _tensorflow_fn),
-    "jax": (_jax, _jax_fn),
-    "torch": (_torch, _torch_fn),
+    "tensorflow": (_tensorflow, _tensorflow_fn, _tensorflow_differentiable),
+    "jax": (_jax, _jax_fn, _jax_differentiable),
+    "torch": (_torch, _torch_fn, _torch_differentiable),
 }
-_GRADIENT, _GRADIENT_FN = _IMPLEMENTATIONS[keras.backend.backend()]
+_GRADIENT, _GRADIENT_FN, _DIFFERENTIABLE = _IMPLEMENTATIONS[keras.backend.backend()]
 
 
 def input_gradient(model, loss_fn, x, y, training=False):
@@ -137,3 +169,14 @@ def input_gradient_fn(model, loss_fn, training=False):
     weights at every call.
     """
     return _GRADIENT_FN(model, loss_fn, training)
+
+
+def differentiable_input_gradient(fn, x):
+    """The gradient of sum(fn(x)) with respect to x, itself differentiable with
+    respect to the weights `fn` uses (so a penalty on it can be trained).
+
+    `fn` is called as it is (in a GAN step: the critic, with the variables the
+    step differentiates); `x` is a backend tensor. On PyTorch the gradient is
+    taken at a fresh leaf, a detached copy of `x`.
+    """
+    return _DIFFERENTIABLE(fn, x)

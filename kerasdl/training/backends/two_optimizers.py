@@ -1,17 +1,18 @@
 """A GAN's training step: two models, two optimizers, one `fit`.
 
 Keras has no backend-neutral way to update two sets of weights with two
-optimizers in one step, nor to take a gradient with respect to an input (the
-WGAN-GP penalty needs one). This module holds exactly those two things, as one
-small function per backend picked once by `keras.backend.backend()`:
+optimizers in one step. This module holds exactly that: the step, one small
+function per backend picked once by `keras.backend.backend()`, and the one
+optimizer that holds both for `fit`:
 
-    train_step_function()   -> step(model, data) on TensorFlow and PyTorch,
-                               step(model, state, data) on JAX (stateless)
-    input_gradient(fn, x)   -> d sum(fn(x)) / dx, differentiable again
+    train_step_function()          -> step(model, data) on TensorFlow and PyTorch,
+                                      step(model, state, data) on JAX (stateless)
+    optimizer_pair(d, g, g_vars)   -> the one optimizer `fit` sees, owning both
 
-Everything else is shared and backend-neutral (`keras.ops`): the losses below,
-and the model's own `discriminator_loss(real)` / `generator_loss(batch_size)`
-which the steps differentiate. A model handed to a step provides:
+The losses are not here: each step differentiates the model's own
+`discriminator_loss(real)` / `generator_loss(batch_size)`, backend-neutral
+`keras.ops` code of the model (the GAN task's losses.py). A model handed to a
+step provides:
 
     generator, discriminator        keras models
     d_optimizer, g_optimizer        keras optimizers (both built)
@@ -26,92 +27,6 @@ each time) followed by one generator update, as in the keras-io WGAN-GP example.
 
 import keras
 from keras import ops
-
-GRADIENT_PENALTY_WEIGHT = 10.0  # lambda of Gulrajani et al. (2017)
-
-
-# --------------------------------------------------------------------------- shared loss math
-
-
-def bce_discriminator_loss(real_logits, fake_logits):
-    """Binary cross-entropy with logits: real -> 1, fake -> 0, the two means added.
-    softplus(-l) = -log sigmoid(l) and softplus(l) = -log(1 - sigmoid(l)), stably."""
-    return ops.mean(ops.softplus(-real_logits)) + ops.mean(ops.softplus(fake_logits))
-
-
-def bce_generator_loss(fake_logits):
-    """The non-saturating generator loss: -log D(G(z)), i.e. BCE of fakes against 1."""
-    return ops.mean(ops.softplus(-fake_logits))
-
-
-def wasserstein_critic_loss(real_scores, fake_scores):
-    """The critic maximises E[f(real)] - E[f(fake)]; as a loss, its negative."""
-    return ops.mean(fake_scores) - ops.mean(real_scores)
-
-
-def wasserstein_generator_loss(fake_scores):
-    return -ops.mean(fake_scores)
-
-
-def interpolate(real, fake, alpha):
-    """Points on the lines between real and fake samples: real + alpha (fake - real);
-    `alpha` has one value per sample, shape (N,)."""
-    real, fake = ops.convert_to_tensor(real), ops.convert_to_tensor(fake)
-    alpha = ops.reshape(ops.cast(alpha, real.dtype), (-1,) + (1,) * (len(real.shape) - 1))
-    return ops.add(real, ops.multiply(alpha, ops.subtract(fake, real)))
-
-
-def gradient_penalty(critic, real, fake, alpha):
-    """mean over samples of (||d critic(x_hat) / d x_hat||_2 - 1)^2 at the interpolates.
-
-    The penalty trains the critic only: `fake` should carry no gradient to the
-    generator (the caller stops it), and on PyTorch the interpolates are a fresh
-    leaf. The critic must not use batch statistics (no BatchNormalization): the
-    penalty is defined per sample, as in the WGAN-GP paper.
-    """
-    x_hat = interpolate(real, fake, alpha)
-    grads = input_gradient(lambda x: critic(x, training=True), x_hat)
-    grads = ops.reshape(grads, (ops.shape(grads)[0], -1))
-    norms = ops.sqrt(ops.sum(ops.square(grads), axis=1) + 1e-12)
-    return ops.mean(ops.square(norms - 1.0))
-
-
-# --------------------------------------------------------------------------- input gradient
-
-
-def _tensorflow_input_gradient(fn, x):
-    import tensorflow as tf
-
-    with tf.GradientTape() as tape:  # nested inside the step's tape: second order works
-        tape.watch(x)
-        y = fn(x)
-    return tape.gradient(y, x)
-
-
-def _jax_input_gradient(fn, x):
-    import jax
-    import jax.numpy as jnp
-
-    return jax.grad(lambda v: jnp.sum(fn(v)))(x)
-
-
-def _torch_input_gradient(fn, x):
-    import torch
-
-    x = x.detach().requires_grad_(True)
-    y = fn(x)
-    (grad,) = torch.autograd.grad(y.sum(), x, create_graph=True)
-    return grad
-
-
-def input_gradient(fn, x):
-    """The gradient of sum(fn(x)) with respect to x, itself differentiable with
-    respect to the weights `fn` uses (so a penalty on it can be trained)."""
-    return _INPUT_GRADIENT[keras.backend.backend()](fn, x)
-
-
-_INPUT_GRADIENT = {"tensorflow": _tensorflow_input_gradient, "jax": _jax_input_gradient,
-                   "torch": _torch_input_gradient}
 
 
 # --------------------------------------------------------------------------- train steps

@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from kerasdl.training.clock_time import MINUTES, format_time  # noqa: E402
+from kerasdl.tasks.clock.times import MINUTES, format_time  # noqa: E402
 
 
 def error_curves(histories):

@@ -13,7 +13,7 @@ of size alpha = 1.25 * eps, projected back to the eps-ball — the cheap fix for
 the "catastrophic overfitting" that plain FGSM training can fall into.
 
 Only `compute_loss` is overridden, which the trainer of every backend calls:
-the input gradient it needs comes from `backends.input_gradient`, which
+the input gradient it needs comes from `training.backends.input_gradient`, which
 differentiates the model's `stateless_call` — under JAX the values it reads
 are the tracers of the trainer's own `jax.grad`, so nothing leaks out of the
 trace, and the attack's forward pass never moves batch-norm statistics.
@@ -25,7 +25,7 @@ import keras
 from keras import ops
 
 from kerasdl.errors import UserError
-from kerasdl.training.attacks import crossentropy, fgsm_step, project, random_start
+from kerasdl.tasks.adversarial.attacks import crossentropy, fgsm_step, project, random_start
 from kerasdl.training.backends.input_gradient import input_gradient
 
 

@@ -3,7 +3,7 @@
 The course's first classifiers: a class is its mean image (nearest centroid),
 or a point takes the majority class of its k nearest training images (k-NN).
 Distances are computed with keras.ops in memory-bounded blocks
-(kerasdl.scratch.distance). k and the metric (Euclidean or cosine) are chosen
+(learners.py). k and the metric (Euclidean or cosine) are chosen
 on a validation split of the training set; the test set is used once, at the
 end. Both classifiers are checked against scikit-learn's on the same data, and
 run again in the 2-D spaces of PCA, t-SNE and UMAP.
@@ -17,10 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from kerasdl import data, plots
+from kerasdl import data, plots, report
+from kerasdl.config import TaskConfig, field, non_negative, one_of, positive, probability
 from kerasdl.errors import UserError
-from kerasdl.plots import distance as figures
-from kerasdl.scratch.distance import METRICS, BLOCK, KNearestNeighbours, NearestCentroid
+from kerasdl.tasks.distance import figures
+from kerasdl.tasks.distance.learners import BLOCK, METRICS, KNearestNeighbours, NearestCentroid
+from kerasdl.training.progress import progress
 
 NAME = "distance"
 
@@ -32,53 +34,40 @@ VIEW_NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 
 
 @dataclass
-class Config:
-    dataset: str = "leiden_digits"  # any registered image data set (leiden_digits, digits, mnist, fashion_mnist, ...)
-    metrics: tuple[str, ...] = ("euclidean", "cosine")  # distances compared; each classifier uses the best on validation
-    k_max: int = 15  # k-NN: every k from 1 to k_max is tried on the validation split
-    validation_fraction: float = 0.2  # share of the training set held out to choose k and the metric
-    embeddings: tuple[str, ...] = ("pca", "tsne", "umap")  # 2-D views drawn and classified in
-    embed_limit: int = 5000  # t-SNE / UMAP on a stratified subsample of at most this many points
-    block: int = BLOCK  # distances computed per step (4 bytes each): bounds the memory of k-NN
-    check_sklearn: bool = True  # compare every prediction with scikit-learn's on the same data
-    train_eval_limit: int = 10000  # training accuracy on a stratified subsample of at most this many images
-    train_limit: int | None = None  # use at most this many training images (None: all)
-    test_limit: int | None = None  # use at most this many test images (None: all)
-    seed: int = 0  # seeds the validation split, the subsample, t-SNE and UMAP
-    data_dir: str | None = None  # look here first for the data set
+class Config(TaskConfig):
+    dataset: str = field("leiden_digits", "any registered image data set (leiden_digits, digits, "
+                         "mnist, fashion_mnist, ...)")
+    metrics: tuple[str, ...] = field(METRICS, "distances compared; each classifier uses the best on "
+                                     "validation", one_of(*METRICS))
+    k_max: int = field(15, "k-NN: every k from 1 to k_max is tried on the validation split", positive)
+    validation_fraction: float = field(0.2, "share of the training set held out to choose k and the "
+                                       "metric", probability)
+    embeddings: tuple[str, ...] = field(EMBEDDINGS, "2-D views drawn and classified in; empty "
+                                        "(`--set embeddings=`) for none", one_of(*EMBEDDINGS))
+    embed_limit: int = field(5000, "t-SNE / UMAP on a stratified subsample of at most this many points",
+                             positive)
+    block: int = field(BLOCK, "distances computed per step (4 bytes each): bounds the memory of k-NN",
+                       positive)
+    check_sklearn: bool = field(True, "compare every prediction with scikit-learn's on the same data")
+    train_eval_limit: int = field(10000, "training accuracy on a stratified subsample of at most this "
+                                  "many images", positive)
+    train_limit: int | None = field(None, "use at most this many training images (None: all)", positive)
+    test_limit: int | None = field(None, "use at most this many test images (None: all)", positive)
+    seed: int = field(0, "seeds the validation split, the subsamples, t-SNE and UMAP", non_negative)
+    data_dir: str | None = field(None, "look here first for the data set")
 
-    def __post_init__(self):
-        self.metrics = tuple(self.metrics)
-        self.embeddings = tuple(self.embeddings)
-        bad = [m for m in self.metrics if m not in METRICS] or (["(none)"] if not self.metrics else [])
-        if bad:
-            raise UserError(f"metrics={','.join(self.metrics)}: choose from {', '.join(METRICS)}")
-        bad = [e for e in self.embeddings if e not in EMBEDDINGS]
-        if bad:
-            raise UserError(f"embeddings={','.join(self.embeddings)}: choose from {', '.join(EMBEDDINGS)}")
-        if self.k_max < 1:
-            raise UserError(f"k_max={self.k_max}: expected at least 1")
-        if not 0 < self.validation_fraction < 1:
-            raise UserError(f"validation_fraction={self.validation_fraction}: expected a value in (0, 1)")
-        for name in ("embed_limit", "block", "train_eval_limit", "train_limit", "test_limit"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise UserError(f"{name}={value}: expected a positive number")
+    def check(self):
+        if not self.metrics:
+            raise UserError(f"metrics=(none): expected one or more of {', '.join(METRICS)}")
 
 
 QUICK = dict(train_limit=300, test_limit=150, k_max=5, embeddings=("pca", "tsne"), embed_limit=300)
 
+HEADLINE = ("knn_test_accuracy", "centroid_test_accuracy", "k", "knn_metric", "centroid_metric")
+
 
 def variant(config):
     return config.dataset
-
-
-# === Data ===
-
-def load_data(config):
-    ds = data.load(config.dataset, data_dir=config.data_dir, train_limit=config.train_limit,
-                   test_limit=config.test_limit, subset_seed=config.seed)
-    return ds
 
 
 def flat(x):
@@ -176,12 +165,12 @@ def reduced_space_results(config, x_train, y_train, x_test, y_test, num_classes,
                           config.seed)
     test_idx = subsample(y_test, max(1, config.embed_limit - len(train_idx)), config.seed)
     out = {}
-    for method in config.embeddings:
+    for method in progress(config.embeddings, desc="2-D views: " + ", ".join(config.embeddings)):
         # PCA is cheap: it always sees every point; t-SNE and UMAP see the subsample.
         tr, te = (slice(None), slice(None)) if method == "pca" else (train_idx, test_idx)
         started = time.perf_counter()
-        # One OpenMP thread: on a busy machine t-SNE's spinning threads ran 20x
-        # slower than one thread (79 s vs 4 s for 300 points on 2 shared cores).
+        # One OpenMP thread: on a machine shared with other jobs, t-SNE's threads spin
+        # waiting for each other and ran many times slower than a single thread.
         with threadpool_limits(limits=1, user_api="openmp"):
             z_train, z_test = embed(method, x_train[tr], x_test[te], config.seed)
         seconds = time.perf_counter() - started
@@ -202,7 +191,8 @@ def reduced_space_results(config, x_train, y_train, x_test, y_test, num_classes,
 
 def run(config, run):
     started, cpu_started = time.perf_counter(), time.process_time()
-    ds = load_data(config)
+    ds = data.load(config.dataset, data_dir=config.data_dir, train_limit=config.train_limit,
+                   test_limit=config.test_limit, subset_seed=config.seed)
     x_train, y_train = flat(ds.x_train), ds.y_train
     x_test, y_test = flat(ds.x_test), ds.y_test
     num_classes = ds.num_classes
@@ -230,6 +220,11 @@ def run(config, run):
     by_metric = {m: {"k": f["k"], "centroid_test": accuracy(f["centroid_test"], y_test),
                      "knn_test": accuracy(f["knn_test"], y_test)} for m, f in fitted.items()}
     centroid, knn = fitted[centroid_metric]["centroid"], fitted[knn_metric]["knn"]
+    # model.keras: the chosen nearest centroid is a linear classifier (NearestCentroid.to_keras).
+    model = centroid.to_keras(ds.input_shape)
+    run.save_model(model)
+    model_test = model.predict(x_test.reshape((-1, *ds.input_shape)), batch_size=1024, verbose=0)
+    model_agreement = accuracy(model_test.argmax(axis=1), fitted[centroid_metric]["centroid_test"])
     # Training accuracy: on a stratified subsample where the training set is large
     # (k-NN on all 60,000 Fashion-MNIST images would search 3.6e9 pairs for one number).
     train_eval = subsample(y_train, config.train_eval_limit, config.seed)
@@ -264,6 +259,7 @@ def run(config, run):
         "validation": {m: {"centroid": c["centroid"], "knn_best": max(c["knn"])} for m, c in curves.items()},
         "by_metric": by_metric,
         "sklearn_agreement": agreement,
+        "model_agreement": model_agreement,
         "reduced": {m: {key: v for key, v in r.items() if key not in ("points", "labels")}
                     for m, r in views.items()},
         "seconds": round(time.perf_counter() - started, 1),
@@ -271,7 +267,7 @@ def run(config, run):
         # Linux reports the peak resident size in KiB: the whole process, data set included.
         "peak_memory_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
-    run.write_report(report(config, ds, metrics, predictions, labels, run))
+    run.write_report(_report(config, ds, metrics, predictions, labels, run))
     return metrics
 
 
@@ -298,105 +294,97 @@ def save_figures(run, ds, config, curves, chosen, centroid, predictions, views):
                         "embeddings.png")
 
 
-def _pct(value):
-    return "-" if value is None or value != value else f"{100 * value:.2f}%"
-
-
-def report(config, ds, m, predictions, labels, run):
-    command = run.read_json("config.json")["command"]
+def _report(config, ds, m, predictions, labels, run):
     course = ds.name == "leiden_digits"
     rows = []
     for name, label in (("nearest centroid", "centroid"), ("k-NN", "knn")):
-        metric = m["centroid_metric"] if label == "centroid" else f"{m['knn_metric']}, k={m['k']}"
+        chosen = m["centroid_metric"] if label == "centroid" else f"{m['knn_metric']}, k={m['k']}"
         for split, y in labels.items():
             right = int(np.sum(predictions[name][split] == y))
-            theirs = _pct(COURSE[name][0 if split == "train" else 1]) if course else "-"
-            rows.append(f"| {name} ({metric}) | {split} | {right} | {len(y) - right} | "
-                        f"**{_pct(right / len(y))}** | {theirs} |")
-    metric_rows = [f"| {metric} | {_pct(m['validation'][metric]['centroid'])} | "
-                   f"{_pct(m['validation'][metric]['knn_best'])} (k={r['k']}) | {_pct(r['centroid_test'])} | "
-                   f"{_pct(r['knn_test'])} |" for metric, r in m["by_metric"].items()]
-    reduced_rows = [f"| {VIEW_NAMES[meth]} | {r['train_points']} / {r['test_points']} | "
-                    f"{_pct(r['centroid_test_accuracy'])} | {_pct(r['knn_test_accuracy'])} | {r['seconds']} s |"
-                    for meth, r in m["reduced"].items()]
+            rows.append({"classifier": f"{name} ({chosen})", "split": split, "correct": right,
+                         "incorrect": len(y) - right, "accuracy": right / len(y),
+                         "course": COURSE[name][split == "test"] if course else None})
+    results = report.table(rows, formats={"accuracy": lambda v: f"**{report.percent(v)}**",
+                                          "course": report.percent})
+    by_metric = report.table(
+        [{"metric": metric, "centroid (validation)": report.percent(m["validation"][metric]["centroid"]),
+          "best k-NN (validation)": f"{report.percent(m['validation'][metric]['knn_best'])} (k={r['k']})",
+          "centroid (test)": report.percent(r["centroid_test"]), "k-NN (test)": report.percent(r["knn_test"])}
+         for metric, r in m["by_metric"].items()])
+
+    if course:
+        against = "Test accuracy against the course: " + ", ".join(
+            f"{name} {100 * (m[key] - COURSE[name][1]):+.2f} points"
+            for name, key in (("nearest centroid", "centroid_test_accuracy"), ("k-NN", "knn_test_accuracy"))
+        ) + ". The course's column is its Euclidean table on the same Leiden digits."
+    else:
+        against = "The course's numbers are for the Leiden digits only."
+    if m["train_eval_size"] < m["train_size"]:
+        against += (f" Training accuracy is measured on a stratified subsample of {m['train_eval_size']:,} "
+                    "training images (`train_eval_limit`).")
+    against += (" The k-NN training accuracy counts each training image among its own neighbours, as "
+                "`KNeighborsClassifier.score` on the training set does.")
+
     agree = m["sklearn_agreement"]
     if agree:
-        check = (f"Checked against scikit-learn on the same data: `KNeighborsClassifier(n_neighbors={m['k']}, "
-                 f"metric='{m['knn_metric']}', algorithm='brute')` agrees on {_pct(agree['knn'])} of the test "
-                 "predictions" + (f", `NearestCentroid()` on {_pct(agree['centroid'])}."
-                                  if agree["centroid"] is not None else
-                                  " (scikit-learn's NearestCentroid has no cosine metric)."))
+        check = ("Checked against scikit-learn on the same data: `KNeighborsClassifier("
+                 f"n_neighbors={m['k']}, metric='{m['knn_metric']}', algorithm='brute')` agrees on "
+                 f"{report.percent(agree['knn'])} of the test predictions"
+                 + (f", `NearestCentroid()` on {report.percent(agree['centroid'])}."
+                    if agree["centroid"] is not None else
+                    " (scikit-learn's NearestCentroid has no cosine metric)."))
     else:
         check = "The scikit-learn check was switched off (`check_sklearn=false`)."
+    weights = ("the centroids and whose bias is -|c|^2 / 2, so the highest score x.c - |c|^2 / 2"
+               if m["centroid_metric"] == "euclidean" else
+               "the unit-length centroids, without bias, so the highest score x.c / |c|")
+    saved = (f"`model.keras` is the nearest centroid ({m['centroid_metric']}) as a Keras model: Flatten, "
+             f"then a Dense layer whose weights are {weights} is the nearest centroid. It predicts the "
+             f"hand-written classifier's class for {report.percent(m['model_agreement'])} of the test "
+             "images.")
+
+    return report.join(
+        report.header(run, f"Nearest centroid and k-NN on {ds.name}",
+                      data=f"{ds.provenance}; {m['train_size']:,} training and {m['test_size']:,} test "
+                           "images, the pixel values as stored"),
+        f"k (1 to {config.k_max}) and the metric were chosen on a stratified validation split of "
+        f"{100 * config.validation_fraction:.0f}% of the training set; the chosen classifiers were then "
+        "fitted on the whole training set and evaluated once on the test set.",
+        results, against, check, saved,
+        report.budget(run, m["seconds"], f"{m['cpu_seconds']} s of CPU time, peak memory of the whole "
+                      f"process {m['peak_memory_mib']:,} MiB (distances computed in blocks of at most "
+                      f"{config.block:,} entries)"),
+        "### Choosing k and the metric",
+        by_metric,
+        "The test columns are shown for comparison only; the choice used the validation columns.",
+        report.figure("accuracy_vs_k.png", "accuracy vs k"),
+        "### What the classifiers learned",
+        report.figure("centroids.png", "class centroids"),
+        report.figure("centroid_distances.png", "centroid distances"),
+        report.figure("confusion_centroid.png", "confusion, nearest centroid"),
+        report.figure("confusion_knn.png", "confusion, k-NN"),
+        *views_section(config, m),
+    )
+
+
+def views_section(config, m):
+    """The report's parts on the classifiers in the 2-D views, if any were drawn."""
+    if not m["reduced"]:
+        return ()
     subsampled = any(r["train_points"] < m["train_size"] or r["test_points"] < m["test_size"]
-                     for meth, r in m["reduced"].items() if meth != "pca")
-    train_note = ("" if m["train_eval_size"] == m["train_size"] else
-                  f" Training accuracy is measured on a stratified subsample of {m['train_eval_size']} "
-                  "training images (`train_eval_limit`).")
-    course_note = ("The course's column is its Euclidean table on the same Leiden digits."
-                   if course else "The course's numbers are for the Leiden digits only.")
-    beats = ""
-    if course:
-        notes = []
-        for name, key in (("nearest centroid", "centroid_test_accuracy"), ("k-NN", "knn_test_accuracy")):
-            diff = 100 * (m[key] - COURSE[name][1])
-            notes.append(f"{name} {'+' if diff >= 0 else ''}{diff:.2f} points")
-        beats = "Test accuracy against the course: " + ", ".join(notes) + "."
-    embeds = ""
-    if reduced_rows:
-        embeds = f"""
-### The data in two dimensions
-
-Each classifier again, on the 2-D coordinates alone (Euclidean, k = {m['k']}). PCA and
-UMAP are fitted on the training points and map the test points; t-SNE has no mapping for
-new points, so it embeds training and test points together, without labels, and the
-classifiers use only the training points' labels.
-{"t-SNE and UMAP ran on a stratified subsample (`embed_limit`=" + str(config.embed_limit) +
- ") to keep the default run within minutes; PCA used every point." if subsampled else ""}
-
-| view | points (train / test) | nearest centroid (test) | k-NN (test) | time |
-|---|---|---|---|---|
-{chr(10).join(reduced_rows)}
-
-![2-D views](embeddings.png)
-"""
-    return f"""## Nearest centroid and k-NN on {ds.name}
-
-Command: `{command}` ({m['seconds']} s wall clock, {m['cpu_seconds']} s of CPU time, on this
-2-core CPU machine; peak memory of the whole process {m['peak_memory_mib']} MiB, with distances
-computed in blocks of at most {config.block:,} entries).
-
-Data: {ds.provenance}; {m['train_size']} training and {m['test_size']} test images, the pixel values
-as stored. k (1 to {config.k_max}) and the metric were chosen on a stratified validation split of
-{100 * config.validation_fraction:.0f}% of the training set; the chosen classifiers were then fitted
-on the whole training set and evaluated once on the test set.
-
-| classifier | split | correct | incorrect | accuracy | course |
-|---|---|---|---|---|---|
-{chr(10).join(rows)}
-
-{beats} {course_note} The k-NN training accuracy counts each training image
-among its own neighbours, as `KNeighborsClassifier.score` on the training set does.{train_note}
-
-{check}
-
-### Choosing k and the metric
-
-| metric | centroid (validation) | best k-NN (validation) | centroid (test) | k-NN (test) |
-|---|---|---|---|---|
-{chr(10).join(metric_rows)}
-
-The test columns are shown for comparison only; the choice used the validation columns.
-
-![accuracy vs k](accuracy_vs_k.png)
-
-### What the classifiers learned
-
-![class centroids](centroids.png)
-
-![centroid distances](centroid_distances.png)
-
-![confusion, nearest centroid](confusion_centroid.png)
-
-![confusion, k-NN](confusion_knn.png)
-{embeds}"""
+                     for method, r in m["reduced"].items() if method != "pca")
+    rows = [{"view": VIEW_NAMES[method], "points (train / test)": f"{r['train_points']} / {r['test_points']}",
+             "nearest centroid (test)": r["centroid_test_accuracy"], "k-NN (test)": r["knn_test_accuracy"],
+             "time": f"{r['seconds']} s"} for method, r in m["reduced"].items()]
+    return (
+        "### The data in two dimensions",
+        f"Each classifier again, on the 2-D coordinates alone (Euclidean, k = {m['k']}). PCA and UMAP are "
+        "fitted on the training points and map the test points; t-SNE has no mapping for new points, so it "
+        "embeds training and test points together, without labels, and the classifiers use only the "
+        "training points' labels." + (f" t-SNE and UMAP ran on a stratified subsample (`embed_limit`="
+                                      f"{config.embed_limit}) to keep the default run within minutes; PCA "
+                                      "used every point." if subsampled else ""),
+        report.table(rows, formats={"nearest centroid (test)": report.percent,
+                                    "k-NN (test)": report.percent}),
+        report.figure("embeddings.png", "2-D views"),
+    )

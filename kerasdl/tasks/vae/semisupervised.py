@@ -1,6 +1,6 @@
 """Semi-supervised classification with a linear SVM on VAE features ("M1", Kingma et al. 2014).
 
-1. Train the VAE (`kerasdl.models.vae`) on every training image, without labels.
+1. Train the VAE (the `vae` task's model, model.py) on every training image, without labels.
 2. Encode every image to its latent mean; standardise the features with the
    statistics of all (unlabelled) training images.
 3. For n labelled images (balanced over classes, several seeds), fit
@@ -19,10 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kerasdl import plots
+from kerasdl import plots, report
+from kerasdl.config import TaskConfig, field, non_negative, positive
 from kerasdl.errors import UserError
-from kerasdl.plots import generative_vae as figures
 from kerasdl.tasks import vae as vae_task
+from kerasdl.tasks.vae import figures
 from kerasdl.training.progress import progress
 
 NAME = "semisupervised"
@@ -33,41 +34,37 @@ COURSE_FASHION_MNIST = (66, 76)  # the course's range over its label counts
 
 
 @dataclass
-class Config:
-    dataset: str = "fashion_mnist"  # fashion_mnist or mnist (any registered image set with labels)
-    labels: tuple[int, ...] = (100, 600, 1000, 3000)  # numbers of labelled images, balanced over classes
-    repeats: int = 5  # labelled subsets (seeds) per number of labels
-    svm_c: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0)  # LinearSVC C values, chosen by CV on the labelled images
-    pca_baseline: bool = True  # also score PCA features of the same size
-    vae_model: str | None = None  # a trained VAE (.keras, e.g. a vae run's model.keras) instead of training one
-    latent_dim: int = 32  # size of z (the SVM's features)
-    filters: tuple[int, ...] = (32, 64)  # channels of the encoder's stride-2 convs (decoder mirrors them)
-    hidden: int = 256  # dense layer between convs and z, both ways (0: none)
-    # beta 0.1 and 3 epochs: on Fashion-MNIST the ELBO's VAE (beta 1, 10 epochs) kept 9 of 32
-    # latent dimensions active and its SVM reached 62.3% with 100 labels; beta 0.1 for 3 epochs
-    # kept all 32 and reached 66.6% in a 5-seed trial, 67.5% in the published run
-    # (reports/semisupervised.md).
-    beta: float = 0.1  # weight of the KL term (1: the ELBO)
-    epochs: int = 3  # passes of the VAE over the training set
-    batch_size: int = 128  # images per gradient step
-    learning_rate: float = 1e-3  # Adam's step size
-    train_limit: int | None = None  # use at most this many training images (None: all)
-    test_limit: int | None = None  # use at most this many test images (None: all)
-    seed: int = 0  # seeds the VAE, the labelled subsets and the CV folds
-    data_dir: str | None = None  # look here first for the data set
+class Config(TaskConfig):
+    dataset: str = field("fashion_mnist", "fashion_mnist or mnist (any registered image set with labels)")
+    labels: tuple[int, ...] = field((100, 600, 1000, 3000), "numbers of labelled images, balanced over "
+                                    "classes", positive)
+    repeats: int = field(5, "labelled subsets (seeds) per number of labels", positive)
+    svm_c: tuple[float, ...] = field((0.01, 0.1, 1.0, 10.0), "LinearSVC C values, chosen by CV on the "
+                                     "labelled images", positive)
+    pca_baseline: bool = field(True, "also score PCA features of the same size")
+    vae_model: str | None = field(None, "a trained VAE (.keras, e.g. a vae run's model.keras) instead "
+                                  "of training one", shown="none (train one)")
+    latent_dim: int = field(32, "size of z (the SVM's features)", positive)
+    filters: tuple[int, ...] = field((32, 64), "channels of the encoder's stride-2 convs (decoder "
+                                     "mirrors them)", positive)
+    hidden: int = field(256, "dense layer between convs and z, both ways (0: none)", non_negative)
+    # beta 0.1 and 3 epochs, not the ELBO's VAE (beta 1, 10 epochs): that one left most latent
+    # dimensions inactive, and its features served the SVM worse (reports/semisupervised.md).
+    beta: float = field(0.1, "weight of the KL term (1: the ELBO)", non_negative)
+    epochs: int = field(3, "passes of the VAE over the training set", positive)
+    batch_size: int = field(128, "images per gradient step", positive)
+    learning_rate: float = field(1e-3, "Adam's step size", positive)
+    train_limit: int | None = field(None, "use at most this many training images (None: all)", positive)
+    test_limit: int | None = field(None, "use at most this many test images (None: all)", positive)
+    seed: int = field(0, "seeds the VAE, the labelled subsets and the CV folds", non_negative)
+    data_dir: str | None = field(None, "look here first for the data set")
 
-    def __post_init__(self):
-        if not self.labels or any(n <= 0 for n in self.labels):
-            raise UserError(f"labels={self.labels!r}: expected positive counts, e.g. 100,600,1000,3000")
-        if not self.svm_c or any(c <= 0 for c in self.svm_c):
-            raise UserError(f"svm_c={self.svm_c!r}: expected positive values, e.g. 0.01,0.1,1,10")
-        for name in ("repeats", "latent_dim", "epochs", "batch_size", "train_limit", "test_limit"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise UserError(f"{name}={value}: expected a positive number")
-        if self.hidden < 0 or self.beta < 0 or self.learning_rate <= 0:
-            raise UserError(f"hidden={self.hidden}, beta={self.beta}, learning_rate={self.learning_rate}: "
-                            "expected hidden >= 0, beta >= 0 and learning_rate > 0")
+    def check(self):
+        if not self.labels:
+            raise UserError("labels=: expected positive counts, e.g. 100,600,1000,3000")
+        if not self.svm_c:
+            raise UserError("svm_c=: expected positive values, e.g. 0.01,0.1,1,10")
+        vae_task.check_filters(self.filters)
 
 
 QUICK = dict(labels=(20, 50), repeats=2, epochs=1, train_limit=600, test_limit=200, batch_size=64,
@@ -141,8 +138,6 @@ def run(config, run):
         raise UserError(f"labels={max(config.labels)} is more than the {len(ds.x_train)} training images")
 
     # === Unsupervised: the VAE on all training images ===
-    import keras
-
     history, seconds, load = None, 0.0, None
     if config.vae_model:
         model = _load_vae(config.vae_model, ds)
@@ -201,20 +196,30 @@ def run(config, run):
         "dataset": ds.name, "latent_dim": model.latent_dim, "epochs": None if history is None else config.epochs,
         "vae_train_seconds": round(seconds, 1), "svm_seconds": round(svm_seconds, 1),
         "vae_test_neg_elbo": test_vae["neg_elbo"], "vae_model": config.vae_model,
-        "keras_backend": keras.backend.backend(), "machine_load": load, "summary": summary,
+        "machine_load": load, "summary": summary,
     }
     for row in summary:
         if row["features"].startswith("VAE"):
             for key in ("accuracy", "precision", "recall", "f1"):
                 metrics[f"{key}_n{row['labels']}"] = row[f"{key}_mean"]
+    # The same names whatever the label counts, for the end-of-run summary (HEADLINE).
+    fewest, most = min(config.labels), max(config.labels)
+    pca = {r["labels"]: r["accuracy_mean"] for r in summary if r["features"].startswith("PCA")}
+    metrics.update(fewest_labels=fewest, accuracy_fewest_labels=metrics[f"accuracy_n{fewest}"],
+                   most_labels=most, accuracy_most_labels=metrics[f"accuracy_n{most}"],
+                   pca_accuracy_most_labels=pca.get(most))
     run.write_report(_report(config, ds, metrics, summary, history is not None, run))
     return metrics
+
+
+HEADLINE = ("accuracy_fewest_labels", "fewest_labels", "accuracy_most_labels", "most_labels",
+            "pca_accuracy_most_labels", "vae_test_neg_elbo")
 
 
 def _load_vae(path, ds):
     import keras
 
-    from kerasdl.models import vae as vae_models  # noqa: F401 - registers VAE and Sampler
+    from kerasdl.tasks.vae import model as vae_models  # noqa: F401 - registers VAE and Sampler
 
     try:
         model = keras.saving.load_model(path)
@@ -253,70 +258,62 @@ def _summarise(rows):
     return out
 
 
-def _percent(value):
-    return "-" if value is None else f"{value:.2f}"
-
-
 def _report(config, ds, m, summary, trained, run):
-    command = run.read_json("config.json")["command"]
-    lines = ["| features | labels | accuracy (%) | precision (%) | recall (%) | F1 (%) | C chosen per seed |",
-             "|---|---|---|---|---|---|---|"]
-    for row in summary:
-        cells = [f"{row[f'{k}_mean'] * 100:.2f} ± {row[f'{k}_std'] * 100:.2f}"
-                 for k in ("accuracy", "precision", "recall", "f1")]
+    def spread(key):
+        return lambda row: f"{row[f'{key}_mean'] * 100:.2f} ± {row[f'{key}_std'] * 100:.2f}"
+
+    cells = {"accuracy (%)": spread("accuracy"), "precision (%)": spread("precision"),
+             "recall (%)": spread("recall"), "F1 (%)": spread("f1")}
+    rows = [{"features": row["features"], "labels": row["labels"],
+             **{name: cell(row) for name, cell in cells.items()}, "C chosen per seed": row["C_chosen"]}
+            for row in summary]
+    for row in rows:  # the VAE's accuracy is the result; PCA is the baseline
         if row["features"].startswith("VAE"):
-            cells[0] = f"**{cells[0]}**"
-        lines.append(f"| {row['features']} | {row['labels']} | {' | '.join(cells)} | {row['C_chosen']} |")
-    table = "\n".join(lines)
+            row["accuracy (%)"] = f"**{row['accuracy (%)']}**"
     vae = {r["labels"]: r["accuracy_mean"] * 100 for r in summary if r["features"].startswith("VAE")}
-    if ds.name == "mnist":
-        compare = ["| labels | this run: SVM on VAE means (%) | Kingma et al. M1+TSVM (%) | gap (points) |",
-                   "|---|---|---|---|"]
-        for n, paper in KINGMA_M1_TSVM_MNIST.items():
-            if n in vae:
-                compare.append(f"| {n} | {vae[n]:.2f} | {paper:.2f} | {vae[n] - paper:+.2f} |")
-        comparison = ("How close to the paper (the real MNIST, all 60,000 training images "
-                      "without labels, the official 10,000 test images):\n\n" + "\n".join(compare)
-                      + "\n\nThe paper's M1 used a transductive SVM, which also learns from the "
-                      "unlabelled images' features; here a plain inductive linear SVM sees only "
-                      "the n labelled ones.")
+    paper = [{"labels": n, "this run: SVM on VAE means (%)": vae[n], "Kingma et al. M1+TSVM (%)": a,
+              "gap (points)": f"{vae[n] - a:+.2f}"} for n, a in KINGMA_M1_TSVM_MNIST.items() if n in vae]
+    if ds.name == "mnist" and paper:  # the paper's label counts only
+        comparison = [
+            "How close to the paper (the real MNIST, all 60,000 training images without labels, the "
+            "official 10,000 test images):",
+            report.table(paper, digits=2),
+            "The paper's M1 used a transductive SVM, which also learns from the unlabelled images' "
+            "features; here a plain inductive linear SVM sees only the n labelled ones."]
     elif ds.name == "fashion_mnist":
         lo, hi = COURSE_FASHION_MNIST
         pca = {r["labels"]: r["accuracy_mean"] * 100 for r in summary if r["features"].startswith("PCA")}
-        rows = ["| labels | SVM on VAE means (%) | SVM on PCA of pixels (%) | the course (%) |",
-                "|---|---|---|---|"]
-        rows += [f"| {n} | {a:.2f} | {_percent(pca.get(n))} | {lo}-{hi} |" for n, a in vae.items()]
+        compare = [{"labels": n, "SVM on VAE means (%)": a, "SVM on PCA of pixels (%)": pca.get(n),
+                    "the course (%)": f"{lo}-{hi}"} for n, a in vae.items()]
         above = [str(n) for n, a in vae.items() if a > hi]
-        comparison = (f"The course reached roughly {lo}-{hi}% on Fashion-MNIST with 100-3000 labels "
-                      "(its per-count numbers are not known here):\n\n" + "\n".join(rows)
-                      + "\n\nAbove the course's best with "
-                      + (", ".join(above) + " labels." if above else "none of the label counts."))
+        comparison = [
+            f"The course reached roughly {lo}-{hi}% on Fashion-MNIST with 100-3000 labels (its "
+            "per-count numbers are not known here):",
+            report.table(compare, digits=2),
+            "Above the course's best with " + (", ".join(above) + " labels." if above
+                                               else "none of the label counts.")]
     else:
-        comparison = ""
-    vae_line = (f"the VAE trained {config.epochs} epochs in {m['vae_train_seconds'] / 60:.1f} min, "
-                f"{m['machine_load']}"
-                if trained else f"the VAE of `{config.vae_model}` (not retrained)")
-    curves = "\n![the VAE's ELBO per epoch](elbo_curves.png)\n" if trained else ""
-    return f"""## Linear SVM on VAE features (M1), {ds.name}
-
-Command: `{command}`
-(backend {m['keras_backend']}; {vae_line}; all SVMs in {m['svm_seconds']:.0f} s; on this machine).
-
-Data: {ds.provenance}. The VAE saw all {len(ds.x_train)} training images without labels (test
--ELBO {m['vae_test_neg_elbo']:.1f} nats/image, latent size {m['latent_dim']}); each SVM saw n of
-them with labels, balanced over the classes, {config.repeats} seeds per n; scores on all
-{len(ds.x_test)} test images, mean ± std over the seeds (precision, recall, F1: macro averages).
-C from {', '.join(f'{c:g}' for c in config.svm_c)} by stratified 5-fold CV on the n labelled
-images only (fewer folds when a class has fewer than 5); features standardised with the
-statistics of all training images.
-
-{table}
-
-{comparison}
-
-![test accuracy against the number of labels](accuracy_vs_labels.png)
-
-![confusion matrix, {max(config.labels)} labels](confusion_matrix.png)
-
-![latent means of the test images](latent_scatter.png)
-{curves}"""
+        comparison = []
+    if trained:
+        vae_line = (f"the VAE trained {report.plural(config.epochs, 'epoch')} in "
+                    f"{report.duration(m['vae_train_seconds'])}{vae_task.load_words(m['machine_load'])}; ")
+    else:
+        vae_line = f"the VAE of `{config.vae_model}` (not retrained); "
+    return report.join(
+        report.header(run, f"Linear SVM on VAE features (M1), {ds.name}", data=ds.provenance),
+        f"The VAE saw all {len(ds.x_train):,} training images without labels (test -ELBO "
+        f"{m['vae_test_neg_elbo']:.1f} nats/image, latent size {m['latent_dim']}); each SVM saw n of "
+        f"them with labels, balanced over the classes, {report.plural(config.repeats, 'seed')} per n; "
+        f"scores on all {len(ds.x_test):,} test images, mean ± std over the seeds (precision, recall, "
+        f"F1: macro averages). C from {', '.join(f'{c:g}' for c in config.svm_c)} by stratified "
+        "5-fold CV on the n labelled images only (fewer folds when a class has fewer than 5); "
+        "features standardised with the statistics of all training images.",
+        report.table(rows),
+        *comparison,
+        report.budget(run, m["vae_train_seconds"] + m["svm_seconds"],
+                      vae_line + f"all SVMs in {report.duration(m['svm_seconds'])}; in all"),
+        report.figure("accuracy_vs_labels.png", "test accuracy against the number of labels"),
+        report.figure("confusion_matrix.png", f"confusion matrix, {max(config.labels)} labels"),
+        report.figure("latent_scatter.png", "latent means of the test images"),
+        report.figure("elbo_curves.png", "the VAE's ELBO per epoch") if trained else "",
+    )

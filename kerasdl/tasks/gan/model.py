@@ -10,13 +10,16 @@ Images are in [-1, 1] (the tanh range). For WGAN-GP the critic uses layer norm
 instead of batch norm: the gradient penalty is per sample (Gulrajani et al.).
 
 `GAN.train_step` hands over to `kerasdl.training.backends.two_optimizers`,
-the one place with per-backend code; the losses here are `keras.ops` only.
+the one place with per-backend code, which differentiates the model's own
+`discriminator_loss` and `generator_loss`; their math (losses.py) is
+`keras.ops` only.
 """
 
 import keras
 from keras import layers, ops
 
 from kerasdl.errors import UserError
+from kerasdl.tasks.gan import losses
 from kerasdl.training.backends import two_optimizers
 
 LOSSES = ("bce", "wasserstein")
@@ -26,9 +29,13 @@ def _init(seed=None):
     return keras.initializers.RandomNormal(mean=0.0, stddev=0.02, seed=seed)
 
 
-def dcgan_generator(z_dim=100, image_shape=(64, 64, 3), width=64, seed=None, name="generator"):
+def dcgan_generator(z_dim=100, image_shape=(64, 64, 3), width=64, seed=None, bn_momentum=0.99,
+                    name="generator"):
     """z (z_dim,) -> image `image_shape` in [-1, 1]; `width` filters in the last hidden layer
-    (8, 4, 2, 1 x width from the 4x4 map up; the DCGAN paper's 64x64 model has width 128)."""
+    (8, 4, 2, 1 x width from the 4x4 map up; the DCGAN paper's 64x64 model has width 128).
+    `bn_momentum`: batch norm's moving-average momentum, for the run's length
+    (`kerasdl.training.fit.bn_momentum`): samples drawn in inference mode use the
+    moving statistics, which must have forgotten their start by the end of training."""
     height, wide, channels = image_shape
     if height != wide or height % 16 or height < 16:
         raise UserError(f"image shape {image_shape}: the DCGAN needs square images whose side "
@@ -41,12 +48,12 @@ def dcgan_generator(z_dim=100, image_shape=(64, 64, 3), width=64, seed=None, nam
     x = layers.Dense(start * start * 8 * width, use_bias=False, kernel_initializer=_init(seed),
                      name="project")(z)
     x = layers.Reshape((start, start, 8 * width), name="project_reshape")(x)
-    x = layers.BatchNormalization(name="project_bn")(x)
+    x = layers.BatchNormalization(momentum=bn_momentum, name="project_bn")(x)
     x = layers.ReLU(name="project_relu")(x)
     for k, mult in enumerate((4, 2, 1), 1):
         x = layers.Conv2DTranspose(mult * width, 4, strides=2, padding="same", use_bias=False,
                                    kernel_initializer=_init(seed), name=f"up{k}")(x)
-        x = layers.BatchNormalization(name=f"up{k}_bn")(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, name=f"up{k}_bn")(x)
         x = layers.ReLU(name=f"up{k}_relu")(x)
     images = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation="tanh",
                                     kernel_initializer=_init(seed), dtype="float32",
@@ -55,9 +62,9 @@ def dcgan_generator(z_dim=100, image_shape=(64, 64, 3), width=64, seed=None, nam
 
 
 def dcgan_discriminator(image_shape=(64, 64, 3), width=64, norm="batch", seed=None,
-                        name="discriminator"):
+                        bn_momentum=0.99, name="discriminator"):
     """image -> one logit (or critic score). `norm`: 'batch' (DCGAN), 'layer' (WGAN-GP
-    critic) or 'none'."""
+    critic) or 'none'; `bn_momentum` as in `dcgan_generator`."""
     if norm not in ("batch", "layer", "none"):
         raise UserError(f"norm={norm!r}: choose batch, layer or none")
     height = image_shape[0]
@@ -70,7 +77,7 @@ def dcgan_discriminator(image_shape=(64, 64, 3), width=64, norm="batch", seed=No
         x = layers.Conv2D(mult * width, 4, strides=2, padding="same", use_bias=(k == 1 or norm == "none"),
                           kernel_initializer=_init(seed), name=f"down{k}")(x)
         if k > 1 and norm == "batch":
-            x = layers.BatchNormalization(name=f"down{k}_bn")(x)
+            x = layers.BatchNormalization(momentum=bn_momentum, name=f"down{k}_bn")(x)
         elif k > 1 and norm == "layer":
             x = layers.LayerNormalization(axis=(1, 2, 3), name=f"down{k}_ln")(x)
         x = layers.LeakyReLU(0.2, name=f"down{k}_lrelu")(x)
@@ -115,7 +122,7 @@ class GAN(keras.Model):
     """
 
     def __init__(self, generator, discriminator, loss="bce", d_steps=1,
-                 gp_weight=two_optimizers.GRADIENT_PENALTY_WEIGHT, seed=None, **kwargs):
+                 gp_weight=losses.GRADIENT_PENALTY_WEIGHT, seed=None, **kwargs):
         super().__init__(**kwargs)
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}. Received: loss={loss!r}")
@@ -160,12 +167,12 @@ class GAN(keras.Model):
         real_out = self.discriminator(real, training=True)
         fake_out = self.discriminator(fake, training=True)
         if self.loss_kind == "bce":
-            loss = two_optimizers.bce_discriminator_loss(real_out, fake_out)
+            loss = losses.bce_discriminator_loss(real_out, fake_out)
             return loss, {"d_loss": loss, "d_real": ops.mean(ops.sigmoid(real_out)),
                           "d_fake": ops.mean(ops.sigmoid(fake_out))}
         alpha = keras.random.uniform((n,), seed=self.seed_generator)
-        penalty = two_optimizers.gradient_penalty(self.discriminator, real, fake, alpha)
-        loss = two_optimizers.wasserstein_critic_loss(real_out, fake_out) + self.gp_weight * penalty
+        penalty = losses.gradient_penalty(self.discriminator, real, fake, alpha)
+        loss = losses.wasserstein_critic_loss(real_out, fake_out) + self.gp_weight * penalty
         return loss, {"d_loss": loss, "wasserstein": ops.mean(real_out) - ops.mean(fake_out),
                       "gradient_penalty": penalty}
 
@@ -173,9 +180,9 @@ class GAN(keras.Model):
         fake_out = self.discriminator(self.generator(self.sample_z(batch_size), training=True),
                                       training=True)
         if self.loss_kind == "bce":
-            loss = two_optimizers.bce_generator_loss(fake_out)
+            loss = losses.bce_generator_loss(fake_out)
         else:
-            loss = two_optimizers.wasserstein_generator_loss(fake_out)
+            loss = losses.wasserstein_generator_loss(fake_out)
         return loss, {"g_loss": loss}
 
     def record(self, logs):

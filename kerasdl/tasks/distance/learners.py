@@ -15,12 +15,15 @@ import numpy as np
 from keras import ops
 
 from kerasdl.errors import UserError
+from kerasdl.training.progress import progress
 
 METRICS = ("euclidean", "cosine")
 
 # Default block: 2**22 distances (16 MiB of float32) per step, small enough for
 # a laptop, large enough that matrix products dominate the Python overhead.
 BLOCK = 2**22
+# A search of this many query blocks or more shows its progress (a few blocks pass in a blink).
+PROGRESS_BLOCKS = 10
 
 
 def check_metric(metric):
@@ -109,7 +112,10 @@ def nearest_neighbours(queries, references, k, metric="euclidean", block=BLOCK):
     blocks = _reference_blocks(_prepare(references, metric, centre), metric, r_step)
     out_i = np.empty((n, k), dtype=np.int64)
     out_d = np.empty((n, k), dtype=np.float32)
-    for q0 in range(0, n, q_step):
+    starts = range(0, n, q_step)
+    if len(starts) >= PROGRESS_BLOCKS:
+        starts = progress(starts, desc=f"{metric} distances: {n:,} x {m:,} points")
+    for q0 in starts:
         q = _prepare(queries[q0:q0 + q_step], metric, centre)
         best_d = best_i = None
         for r0, chunk_t, norms in blocks:
@@ -160,6 +166,27 @@ class NearestCentroid:
     def predict(self, x, block=BLOCK):
         index, _ = nearest_neighbours(x, self.centroids, 1, self.metric, block)
         return index[:, 0]
+
+    def to_keras(self, input_shape, name="nearest_centroid"):
+        """The classifier as a Keras model, Flatten -> Dense: the highest score is the nearest centroid.
+
+        Both metrics make it a linear classifier. Euclidean: |x - c|^2 = |x|^2 - 2 x.c + |c|^2,
+        and |x|^2 is the same for every class, so the nearest centroid has the highest
+        x.c - |c|^2 / 2: the kernel's columns are the centroids. Cosine: the nearest has the
+        highest x.c / |c|: the kernel's columns are the unit-length centroids, the bias 0.
+        """
+        import keras
+
+        c = ops.convert_to_numpy(self.centroids).astype(np.float64)
+        if self.metric == "cosine":
+            kernel, bias = c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12), np.zeros(len(c))
+        else:
+            kernel, bias = c, -0.5 * np.sum(np.square(c), axis=1)
+        inputs = keras.Input(shape=tuple(input_shape), name="pixels")
+        dense = keras.layers.Dense(len(c), name="centroids")
+        model = keras.Model(inputs, dense(keras.layers.Flatten(name="flatten")(inputs)), name=name)
+        dense.set_weights([kernel.T.astype(np.float32), bias.astype(np.float32)])
+        return model
 
     def centroid_images(self, image_shape):
         """The centroids as (C, *image_shape) images."""

@@ -1,6 +1,6 @@
 """Logistic and softmax regression by hand, and early stopping on validation accuracy.
 
-Both models are the sigmoid network of `networks.py` without a hidden layer,
+Both models are the sigmoid network of kerasdl.scratch.networks without a hidden layer,
 so forward pass, gradient and update are the same written-out code:
 
     logistic regression  p = sigmoid([x, 1] W),  loss = binary cross-entropy + (l2/2) |w|^2

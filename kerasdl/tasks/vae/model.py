@@ -121,8 +121,13 @@ def build_decoder(output_shape, latent_dim, filters=(32, 64), hidden=256, name="
 
 
 def kl_divergence(z_mean, z_log_var):
-    """KL(N(m, exp(log_var)) || N(0, I)) per example, summed over latent dimensions."""
-    return -0.5 * ops.sum(1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=-1)
+    """KL(N(m, exp(log_var)) || N(0, I)) per example, summed over latent dimensions.
+
+    Arrays or tensors of any backend in, a backend tensor out: every step is a
+    keras.ops call (a numpy array minus a torch tensor would fail)."""
+    z_mean, z_log_var = ops.convert_to_tensor(z_mean), ops.convert_to_tensor(z_log_var)
+    terms = ops.subtract(ops.subtract(ops.add(1.0, z_log_var), ops.square(z_mean)), ops.exp(z_log_var))
+    return ops.multiply(-0.5, ops.sum(terms, axis=-1))
 
 
 def reconstruction_loss(target, logits):
@@ -131,7 +136,9 @@ def reconstruction_loss(target, logits):
     Written out (max(l, 0) - l*x + log(1 + exp(-|l|))) so it is stable for any
     logit and takes targets anywhere in [0, 1], not only 0/1.
     """
-    per_pixel = ops.relu(logits) - logits * target + ops.log1p(ops.exp(-ops.abs(logits)))
+    logits, target = ops.convert_to_tensor(logits), ops.convert_to_tensor(target)
+    per_pixel = ops.add(ops.subtract(ops.relu(logits), ops.multiply(logits, target)),
+                        ops.log1p(ops.exp(ops.negative(ops.abs(logits)))))
     return ops.sum(ops.reshape(per_pixel, (ops.shape(per_pixel)[0], -1)), axis=-1)
 
 

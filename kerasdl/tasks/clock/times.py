@@ -168,25 +168,3 @@ def hours_error_min(y_true, y_pred):
     d = ops.abs(ops.cast(y_true, y_pred.dtype) - y_pred) * 60.0
     d = ops.mod(d, float(MINUTES))
     return ops.minimum(d, MINUTES - d)
-
-
-class CommonSenseError(keras.callbacks.Callback):
-    """Adds `error_min` (a fixed training subset) and `val_error_min` to each epoch's
-    logs: the mean common-sense error of the decoded predictions, the one number
-    every formulation is judged by, so their learning curves share a scale."""
-
-    def __init__(self, formulation, x_train, minutes_train, x_val, minutes_val, n_classes=None,
-                 batch_size=256):
-        super().__init__()
-        self.formulation, self.n_classes, self.batch_size = formulation, n_classes, batch_size
-        self.sets = [("error_min", x_train, minutes_train), ("val_error_min", x_val, minutes_val)]
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is None:
-            return
-        for key, x, minutes in self.sets:
-            if x is None or not len(x):
-                continue
-            outputs = self.model.predict(x, batch_size=self.batch_size, verbose=0)
-            predicted = decode(self.formulation, outputs, self.n_classes)
-            logs[key] = float(common_sense_error(minutes, predicted).mean())

@@ -5,7 +5,8 @@ beta1 0.5) on Oxford Flowers 102 at 64x64, or `--set variant=wgan-gp`
 (Gulrajani et al. 2017: Wasserstein loss, a layer-norm critic updated
 `d_steps` times per generator step, gradient penalty weight 10). One run
 trains one GAN with `--set z_dim=10|100|500`, or, with
-`--sweep z_dim`, the three latent sizes in turn and compares them.
+`--sweep z_dim`, the three latent sizes in turn and compares them;
+`model.keras` is the GAN of `z_dim`, a sweep's others go to `models/`.
 
 Pictures are not a comparison, so every GAN is scored: the Fréchet distance
 between generated and real test images, measured on the features of a CNN
@@ -19,55 +20,57 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kerasdl import data, plots
+from kerasdl import data, plots, report
+from kerasdl.config import TaskConfig, field, fraction, non_negative, one_of, positive
 from kerasdl.data import images64  # noqa: F401  (registers flowers102, faces, caltech_faces)
 from kerasdl.errors import UserError
-from kerasdl.plots import gan as gan_plots
-from kerasdl.training import frechet
+from kerasdl.tasks.gan import figures as gan_plots
+from kerasdl.tasks.gan import frechet
+from kerasdl.training.fit import bn_momentum
+from kerasdl.training.progress import fit_options
 
 NAME = "gan"
 VARIANTS = ("dcgan", "wgan-gp")
 Z_SWEEP = (10, 100, 500)  # the course's latent sizes
 
 
-@dataclass
-class Config:
-    dataset: str = "flowers102"  # square images, side a multiple of 16: flowers102, faces, caltech_faces, ...
-    variant: str = "dcgan"  # dcgan (BCE with logits) or wgan-gp (Wasserstein + gradient penalty)
-    z_dim: int = 100  # latent size (the course compared 10, 100 and 500)
-    sweep: str | None = None  # z_dim: train z_dim 10, 100 and 500 in turn and compare them (z_dim unused)
-    width: int = 32  # generator/discriminator filters at the finest scale (paper: 128; 32 fits a 2-core CPU)
-    # 12 epochs of Flowers 102 (1,236 generator updates): the default run took 11.1 min on 2
-    # idle cores (7.8 min of GAN training, the rest the feature classifier and scoring), FD 14.27;
-    # 3 epochs (309 updates) gave flower-coloured blobs, FD 27.54 (reports/gan.md).
-    epochs: int = 12  # passes over the training images (one generator update per batch)
-    batch_size: int = 64  # real images per step
-    learning_rate: float = 2e-4  # Adam, both networks (DCGAN paper)
-    beta_1: float = 0.5  # Adam's beta1, both networks (DCGAN paper)
-    d_steps: int = 0  # discriminator updates per generator update (0: 1 for dcgan, 5 for wgan-gp)
-    gp_weight: float = 10.0  # gradient penalty weight (wgan-gp)
-    n_train: int = 0  # train on at most this many images (0: all)
-    classifier_epochs: int = 0  # epochs of the CNN whose features give the Fréchet distance (0: auto)
-    n_score: int = 800  # generated images scored (real test images: at most as many)
-    seed: int = 0  # seeds weights, noise and the scored latent codes
-    data_dir: str | None = None  # look here first for the data set
+def _covariance_sample(value):
+    return None if value >= 2 else "expected 2 or more (a covariance needs at least 2 images)"
 
-    def __post_init__(self):
-        if self.variant not in VARIANTS:
-            raise UserError(f"variant={self.variant!r}: choose dcgan or wgan-gp")
-        if self.sweep not in (None, "z_dim"):
-            raise UserError(f"sweep={self.sweep!r}: the one sweep is z_dim (or none)")
-        for name in ("z_dim", "width", "epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name}={getattr(self, name)}: expected a positive integer")
-        if self.n_score < 2:
-            raise UserError(f"n_score={self.n_score}: at least 2 images are needed for a covariance")
-        for name in ("d_steps", "n_train", "classifier_epochs"):
-            if getattr(self, name) < 0:
-                raise UserError(f"{name}={getattr(self, name)}: expected 0 (automatic) or more")
-        if self.learning_rate <= 0 or not 0 <= self.beta_1 < 1 or self.gp_weight < 0:
-            raise UserError(f"learning_rate={self.learning_rate}, beta_1={self.beta_1}, "
-                            f"gp_weight={self.gp_weight}: expected lr > 0, 0 <= beta_1 < 1, gp_weight >= 0")
+
+@dataclass
+class Config(TaskConfig):
+    dataset: str = field("flowers102", "square images, side a multiple of 16: flowers102, faces, "
+                         "caltech_faces, ...")
+    variant: str = field("dcgan", "dcgan (BCE with logits) or wgan-gp (Wasserstein + gradient penalty)",
+                         one_of(*VARIANTS))
+    z_dim: int = field(100, "latent size (the course compared 10, 100 and 500); with --sweep z_dim, "
+                       "the latent size of the GAN saved as model.keras", positive)
+    sweep: str | None = field(None, "z_dim: train z_dim 10, 100 and 500 in turn and compare them",
+                              one_of("z_dim"), shown="none (one GAN, of z_dim)")
+    width: int = field(32, "generator/discriminator filters at the finest scale (the DCGAN paper: 128)",
+                       positive)
+    # 12 epochs: 3 gave flower-coloured blobs, 12 blooms, in a default run of minutes on a
+    # CPU (reports/gan.md has both runs and their times).
+    epochs: int = field(12, "passes over the training images (one generator update per batch)", positive)
+    batch_size: int = field(64, "real images per step", positive)
+    learning_rate: float = field(2e-4, "Adam, both networks (DCGAN paper)", positive)
+    beta_1: float = field(0.5, "Adam's beta1, both networks (DCGAN paper)", fraction)
+    d_steps: int = field(0, "discriminator updates per generator update (0: 1 for dcgan, 5 for wgan-gp)",
+                         non_negative)
+    gp_weight: float = field(10.0, "gradient penalty weight (wgan-gp)", non_negative)
+    n_train: int = field(0, "train on at most this many images (0: all)", non_negative)
+    classifier_epochs: int = field(0, "epochs of the CNN whose features give the Fréchet distance "
+                                   "(0: at least 8 and at least 400 steps)", non_negative)
+    n_score: int = field(800, "generated images scored (real test images: at most as many)",
+                         _covariance_sample)
+    seed: int = field(0, "seeds weights, noise and the scored latent codes", non_negative)
+    data_dir: str | None = field(None, "look here first for the data set")
+
+    def check(self):
+        if self.sweep and self.z_dim not in Z_SWEEP:
+            raise UserError(f"z_dim={self.z_dim}: expected 10, 100 or 500 with --sweep z_dim "
+                            "(the sweep's GAN saved as model.keras)")
 
 
 QUICK = dict(epochs=1, n_train=48, batch_size=16, width=4, classifier_epochs=1, n_score=24)
@@ -115,16 +118,22 @@ def to_pixels(ds, images):
 # === Model ===
 
 
-def build_gan(config, z_dim, image_shape):
+def steps_per_epoch(config, n_train):
+    return int(np.ceil(n_train / config.batch_size))
+
+
+def build_gan(config, z_dim, image_shape, steps):
+    """The config's GAN for a run of `steps` generator updates (batch norm's momentum)."""
     import keras
 
-    from kerasdl.models import gan
+    from kerasdl.tasks.gan import model as gan
 
     wgan = config.variant == "wgan-gp"
+    momentum = bn_momentum(steps)
     model = gan.GAN(
-        gan.dcgan_generator(z_dim, image_shape, config.width, name="generator"),
+        gan.dcgan_generator(z_dim, image_shape, config.width, bn_momentum=momentum, name="generator"),
         gan.dcgan_discriminator(image_shape, config.width, norm="layer" if wgan else "batch",
-                                name="critic" if wgan else "discriminator"),
+                                bn_momentum=momentum, name="critic" if wgan else "discriminator"),
         loss="wasserstein" if wgan else "bce", d_steps=d_steps(config),
         gp_weight=config.gp_weight, seed=config.seed, name=f"{config.variant.replace('-', '_')}_z{z_dim}")
     # WGAN-GP: beta2 0.9 as in the paper and the keras-io example; DCGAN: Adam's default.
@@ -192,14 +201,16 @@ def _callbacks(fixed_z, epochs):
 
 def train_one(config, ds, z_dim, x_train):
     """Train one GAN; returns a dict with the model, histories, snapshots and time."""
-    model = build_gan(config, z_dim, ds.input_shape)
+    per_epoch = steps_per_epoch(config, len(x_train))
+    model = build_gan(config, z_dim, ds.input_shape, config.epochs * per_epoch)
     fixed_z = np.random.default_rng(config.seed).normal(size=(8, z_dim)).astype("float32")
     steps, snapshots = _callbacks(fixed_z, config.epochs)
-    print(f"training {model.name}: {config.epochs} epochs of {int(np.ceil(len(x_train) / config.batch_size))} "
-          f"steps, {d_steps(config)} discriminator update(s) per step")
+    print(f"training {model.name}: {report.plural(config.epochs, 'epoch')} of "
+          f"{report.plural(per_epoch, 'step')}, {report.plural(d_steps(config), 'discriminator update')} "
+          "per step")
     started = time.perf_counter()
     history = model.fit(x_train, batch_size=config.batch_size, epochs=config.epochs, shuffle=True,
-                        callbacks=[steps, snapshots], verbose=2)
+                        **fit_options([steps, snapshots]))
     return {"model": model, "z_dim": z_dim, "history": history.history, "steps": steps.rows,
             "snapshots": snapshots.images, "seconds": time.perf_counter() - started}
 
@@ -212,19 +223,18 @@ class Scorer:
 
     def __init__(self, config, ds):
         self.epochs = classifier_epochs(config, len(ds.x_train))
-        print(f"training the feature classifier ({self.epochs} epochs)")
-        # Two convs per block: on the 320 Olivetti faces one conv per block reached 25% test
-        # accuracy over 40 people in 80 epochs, two reached 84% (same epochs and seed).
+        print(f"training the feature classifier ({report.plural(self.epochs, 'epoch')})")
+        # Two convs per block: one was too weak to tell the 40 Olivetti faces apart
+        # (reports/gan.md).
         self.model, self.accuracy = frechet.train_feature_classifier(
             ds, epochs=self.epochs, widths=(16, 32, 64), convs_per_block=2,
             seed=config.seed)
         n = min(config.n_score, len(ds.x_test))
-        self.real_features, real_probs = frechet.features(self.model, ds.x_test[:n])
+        self.real_features, _ = frechet.features(self.model, ds.x_test[:n])
         train_pick = np.random.default_rng(config.seed).permutation(len(ds.x_train))[:n]
         train_features, train_probs = frechet.features(self.model, ds.x_train[train_pick])
         self.reference = {"frechet": frechet.frechet_distance(train_features, self.real_features),
                           **frechet.classifier_scores(train_probs)}
-        self.test_scores = frechet.classifier_scores(real_probs)
         self.n_real = n
 
     def score(self, images_pixels):
@@ -279,7 +289,8 @@ def run(config, run):
         samples = generate(model, z)
         trained["scores"] = scorer.score(to_pixels(ds, samples)) if scorer else {}
         trained["samples"] = samples[:32]
-        run.save_model(model, f"gan{suffix}.keras")
+        # model.keras: the run's own GAN (with --sweep, the one of z_dim); the others beside it.
+        run.save_model(model, "model.keras" if z_dim == config.z_dim else f"models/gan_z{z_dim}.keras")
         run.write_csv(f"steps{suffix}.csv", trained["steps"])
         run.write_history(trained["history"], f"history{suffix}.csv")
         _figures(run, config, ds, trained, suffix)
@@ -328,48 +339,56 @@ def _figures(run, config, ds, trained, suffix):
 
 
 def _metrics(config, ds, scorer, results, seconds):
-    import keras
-
+    """Per latent size under "z<size>"; the GAN of model.keras (z_dim) also at the top level."""
     out = {"dataset": ds.name, "variant": config.variant, "epochs": config.epochs,
-           "keras_backend": keras.backend.backend(), "total_seconds": round(seconds, 1)}
+           "total_seconds": round(seconds, 1)}
     if scorer:
         out.update(classifier_test_accuracy=scorer.accuracy, classifier_epochs=scorer.epochs,
                    real_train_frechet=scorer.reference["frechet"],
                    real_train_score=scorer.reference["score"])
     for r in results:
-        key = f"z{r['z_dim']}"
         last = {k: float(v[-1]) for k, v in r["history"].items()}
-        out[key] = {"train_seconds": round(r["seconds"], 1), **last, **r["scores"]}
-        if len(results) == 1:
-            out.update({k: v for k, v in out[key].items()})
-            out["z_dim"] = r["z_dim"]
+        out[f"z{r['z_dim']}"] = {"train_seconds": round(r["seconds"], 1), **last, **r["scores"]}
+    out.update(out[f"z{config.z_dim}"], z_dim=config.z_dim)
     return out
 
 
-def _fmt(value, digits=3):
-    return "-" if value is None else f"{value:.{digits}f}"
+HEADLINE = ("frechet", "score", "real_train_frechet", "z_dim", "classifier_test_accuracy",
+            "total_seconds")
 
 
 def _report(config, ds, scorer, results, m, run):
-    command = run.read_json("config.json")["command"]
-    title = f"{'WGAN-GP' if config.variant == 'wgan-gp' else 'DCGAN'} on {ds.name}"
+    wgan = config.variant == "wgan-gp"
+    title = f"{'WGAN-GP' if wgan else 'DCGAN'} on {ds.name}"
     title += ": latent sizes 10, 100, 500" if config.sweep else f", z_dim {results[0]['z_dim']}"
+    updates = config.epochs * steps_per_epoch(config, len(ds.x_train))
+    model = (f"Model: the DCGAN of the course (Radford et al.), width {config.width} (filters at "
+             f"64x64; the paper used 128), batch norm in {'the generator' if wgan else 'both networks'} "
+             f"(momentum {bn_momentum(updates):.4f} for {updates:,} steps), "
+             + (f"a layer-norm critic, Wasserstein loss + gradient penalty {config.gp_weight}" if wgan
+                else "BCE with logits (non-saturating G loss)")
+             + f"; Adam lr {config.learning_rate}, beta1 {config.beta_1}; "
+             f"{report.plural(d_steps(config), 'discriminator update')} per generator update; "
+             f"batch {config.batch_size}. `model.keras` is the GAN of z_dim {config.z_dim}"
+             + (", `models/` holds the others." if config.sweep else ".") + "\n\n")
+
+    # === The table: one row per GAN, and the floor ===
     loss_keys = [k for k in results[0]["history"] if k not in ("d_loss", "g_loss")]
     rows = []
     for r in results:
         h, s = r["history"], r["scores"]
-        rows.append(f"| {r['z_dim']} | {_fmt(s.get('frechet'), 2)} | {_fmt(s.get('score'), 2)} | "
-                    f"{_fmt(s.get('confidence'))} | {_fmt(s.get('diversity'), 1)} | "
-                    f"{_fmt(h['d_loss'][-1])} | {_fmt(h['g_loss'][-1])} | "
-                    + " | ".join(_fmt(h[k][-1]) for k in loss_keys) + f" | {r['seconds'] / 60:.1f} |")
+        rows.append({"z_dim": r["z_dim"], "Fréchet distance ↓": s.get("frechet"),
+                     "classifier score ↑": s.get("score"), "confidence": s.get("confidence"),
+                     "diversity": s.get("diversity"), "D loss": h["d_loss"][-1], "G loss": h["g_loss"][-1],
+                     **{k: h[k][-1] for k in loss_keys}, "train min": r["seconds"] / 60})
     if scorer:
-        reference_row = (f"| real train images | {_fmt(scorer.reference['frechet'], 2)} | "
-                      f"{_fmt(scorer.reference['score'], 2)} | {_fmt(scorer.reference['confidence'])} | "
-                      f"{_fmt(scorer.reference['diversity'], 1)} |" + " |" * (3 + len(loss_keys)))
-        rows.append(reference_row)
+        floor = scorer.reference
+        rows.append({"z_dim": "real train images", "Fréchet distance ↓": floor["frechet"],
+                     "classifier score ↑": floor["score"], "confidence": floor["confidence"],
+                     "diversity": floor["diversity"]})
         scoring = (f"Scores: {config.n_score} generated images against {scorer.n_real} real test images, "
                    f"on the 64-d global-pool features of a small CNN trained by this run on {ds.name} "
-                   f"({scorer.epochs} epochs, test accuracy {scorer.accuracy:.3f}). This is "
+                   f"({report.plural(scorer.epochs, 'epoch')}, test accuracy {scorer.accuracy:.3f}). This is "
                    "*not* the FID: Inception-v3 is not available offline, so the distances compare runs "
                    "of this project only. The row *real train images* scores real training images the "
                    "same way: the floor a perfect generator would reach. Classifier score = "
@@ -377,43 +396,35 @@ def _report(config, ds, scorer, results, m, run):
                    "probability; diversity = exp(entropy of the mean prediction), in classes.")
     else:
         scoring = f"{ds.name} has a single class: no classifier, so no Fréchet distance or score."
+    digits = {"Fréchet distance ↓": 2, "classifier score ↑": 2, "diversity": 1, "train min": 1}
+    table = report.table(rows, columns=list(rows[0]), digits=3,
+                         formats={c: (lambda v, d=d: report.fmt(v, d)) for c, d in digits.items()})
+
     figures = []
+    if config.sweep:
+        if scorer:
+            figures.append(report.figure("z_dim_scores.png", "scores per latent size"))
+        figures.append(report.figure("z_dim_samples.png", "samples per latent size"))
     for r in results:
         suffix = f"_z{r['z_dim']}" if config.sweep else ""
         name = f" (z={r['z_dim']})" if config.sweep else ""
-        figures += [f"![losses{name}](losses{suffix}.png)",
-                    f"![samples through training{name}](samples_through_training{suffix}.png)",
-                    f"![samples{name}](samples{suffix}.png)",
-                    f"![interpolation{name}](interpolation{suffix}.png)",
-                    f"![latent PCA{name}](latent_pca{suffix}.png)"]
-    if config.sweep:
-        figures = ["![scores per latent size](z_dim_scores.png)" if scorer else "",
-                   "![samples per latent size](z_dim_samples.png)"] + figures
-    figures = "\n\n".join(f for f in figures if f)
-    steps_per_epoch = int(np.ceil(len(ds.x_train) / config.batch_size))
-    return f"""## {title}
-
-Command: `{command}`
-(backend {m['keras_backend']}; {m['total_seconds'] / 60:.1f} min in all on this machine, a
-2-core CPU).
-
-Data: {ds.provenance}; {len(ds.x_train)} training images scaled to [-1, 1].
-
-Model: the DCGAN of the course (Radford et al.), width {config.width} (filters at 64x64; the
-paper used 128), {'a layer-norm critic, Wasserstein loss + gradient penalty ' + str(config.gp_weight)
-if config.variant == 'wgan-gp' else 'batch norm, BCE with logits (non-saturating G loss)'};
-Adam lr {config.learning_rate}, beta1 {config.beta_1}; {d_steps(config)} discriminator update(s)
-per generator update; batch {config.batch_size}; {config.epochs} epochs = {config.epochs * steps_per_epoch}
-generator updates; seed {config.seed}.
-
-| z_dim | Fréchet distance ↓ | classifier score ↑ | confidence | diversity | D loss | G loss | {" | ".join(loss_keys)} | train min |
-|{"---|" * (8 + len(loss_keys))}
-{chr(10).join(rows)}
-
-{scoring}
-
-Losses and scores are from the last epoch (means over its steps); a GAN's losses do not
-fall like a classifier's: they measure a game, the scores measure the images.
-
-{figures}
-"""
+        figures += [report.figure(f"losses{suffix}.png", f"losses{name}"),
+                    report.figure(f"samples_through_training{suffix}.png", f"samples through training{name}"),
+                    report.figure(f"samples{suffix}.png", f"samples{name}"),
+                    report.figure(f"interpolation{suffix}.png", f"interpolation{name}"),
+                    report.figure(f"latent_pca{suffix}.png", f"latent PCA{name}")]
+    return report.join(
+        report.header(run, title, data=f"{ds.provenance}; {len(ds.x_train)} training images scaled "
+                                       "to [-1, 1]"),
+        model,
+        table,
+        scoring,
+        "Losses and scores are from the last epoch (means over its steps); a GAN's losses do not "
+        "fall like a classifier's: they measure a game, the scores measure the images.",
+        report.budget(run, m["total_seconds"],
+                      f"{report.plural(config.epochs, 'epoch')} = "
+                      f"{report.plural(updates, 'generator update')}"
+                      f"{' per latent size' if config.sweep else ''}, with the feature classifier "
+                      "and the scores"),
+        *figures,
+    )

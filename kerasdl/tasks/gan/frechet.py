@@ -71,29 +71,33 @@ def classifier_scores(probabilities, eps=1e-12):
 
 
 def train_feature_classifier(dataset, epochs=8, widths=(32, 64, 128), convs_per_block=2,
-                             batch_size=64, seed=0, verbose=2):
+                             batch_size=64, seed=0):
     """A VGG-style CNN (kerasdl.models.classifiers.cnn) trained on `dataset`'s
     training images; returns (model, test accuracy). Its global-average-pool
-    layer ("pool") is the feature layer, `widths[-1]` features wide."""
+    layer ("pool") is the feature layer, `widths[-1]` features wide.
+
+    Batch norm's momentum comes from the run's steps: small sets give few (the
+    320 Olivetti faces, 400 steps in 80 epochs), and with Keras's usual 0.99 the
+    moving statistics still held their start, so the classifier scored at chance
+    in inference although it had learnt (reports/gan.md)."""
     import keras
 
     from kerasdl.models import classifiers
+    from kerasdl.training.fit import bn_momentum
+    from kerasdl.training.progress import fit_options
 
     if dataset.num_classes < 2:
         raise UserError(f"data set {dataset.name!r} has {dataset.num_classes} class: a Fréchet "
                         "distance on classifier features needs a labelled set of 2+ classes")
+    steps = epochs * int(np.ceil(len(dataset.x_train) / batch_size))
     model = classifiers.cnn(dataset.input_shape, dataset.num_classes, widths=tuple(widths),
-                            convs_per_block=convs_per_block, value_range=dataset.value_range, augment="flip+shift", seed=seed,
-                            # Small sets give few steps (Olivetti: 320 images, 400 steps in 80
-                            # epochs); with Keras's 0.99 the moving variance still held its start
-                            # value 1 (the true one is far smaller), and the classifier scored
-                            # 5% on its own training images in inference (79% in training).
-                            # 0.9 forgets the start in ~50 steps: 84% test accuracy on Olivetti.
-                            bn_momentum=0.9, name="feature_classifier")
+                            convs_per_block=convs_per_block, value_range=dataset.value_range,
+                            augment="flip+shift", seed=seed, bn_momentum=bn_momentum(steps),
+                            name="feature_classifier")
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     model.fit(dataset.x_train, dataset.y_train, batch_size=batch_size, epochs=epochs,
-              verbose=verbose)
+              **fit_options())
     _, accuracy = model.evaluate(dataset.x_test, dataset.y_test, verbose=0)
     return model, float(accuracy)
 

@@ -41,14 +41,6 @@ def _float(x):
     return ops.convert_to_tensor(x, dtype="float32")
 
 
-def criterion(weights, xb, y):
-    """The perceptron criterion L(W) = sum_i (max_j s_ij - s_i,y_i) >= 0."""
-    weights, xb = _float(weights), _float(xb)
-    scores = ops.matmul(xb, weights)
-    true = ops.take_along_axis(scores, ops.convert_to_tensor(y, dtype="int32")[:, None], axis=1)
-    return ops.sum(ops.max(scores, axis=1) - true[:, 0])
-
-
 def gradient(weights, xb, y):
     """dL/dW = X^T (onehot(argmax_j s_ij) - onehot(y_i)), shape (D + 1, C)."""
     weights, xb = _float(weights), _float(xb)

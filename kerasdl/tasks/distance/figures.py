@@ -1,14 +1,11 @@
-"""Figures of the classic learners: distance classifiers, the perceptron, random labels.
-
-Accuracy against k, a class-by-class distance matrix, 2-D views coloured by
-class, signed weight images and per-epoch curves; one function each, a
-matplotlib Figure out (saved by `Run.save_figure`).
+"""Figures of the distance classifiers: accuracy against k, a class-by-class
+distance matrix, 2-D views coloured by class; one function each, a matplotlib
+Figure out (saved by `Run.save_figure`).
 """
 
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from kerasdl import plots
 from kerasdl.plots import plt
 
 
@@ -72,42 +69,6 @@ def embeddings(views, class_names, subtitles=None, title=None):
         ax.set_xticks([])
         ax.set_yticks([])
     axes[0][-1].legend(markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-
-def signed_images(images, titles=None, title=None, ncols=10):
-    """Weights as images: red positive, blue negative, white zero, one shared scale."""
-    images = np.asarray(images)
-    bound = float(np.abs(images).max()) or 1.0
-    return plots.image_grid(images, titles, ncols=ncols, cmap="RdBu_r", title=title,
-                            value_range=(-bound, bound))
-
-
-def epoch_curves(panels, title=None, percent=()):
-    """One panel per entry of `panels` ({panel title: {line label: values per epoch}}).
-
-    Panels named in `percent` show their values (shares in [0, 1]) as percentages.
-    Lines named "<series> train" / "<series> test" share their series' colour,
-    the test line dashed.
-    """
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 3.5), squeeze=False)
-    colours = {}
-    for ax, (name, lines) in zip(axes[0], panels.items()):
-        scale = 100 if name in percent else 1
-        for label, values in lines.items():
-            values = np.asarray(values, dtype=float)
-            # One colour per series ("batch train" and "batch test" share one), test dashed.
-            series = label.split()[0]
-            colour = colours.setdefault(series, f"C{len(colours)}")
-            ax.plot(np.arange(1, len(values) + 1), values * scale, label=label, color=colour,
-                    linestyle="--" if label.endswith("test") and series != label else "-")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(f"{name} (%)" if name in percent else name)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

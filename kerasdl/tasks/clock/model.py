@@ -7,21 +7,28 @@ the model, so a saved model reads a 150x150 image as it is), then blocks of
 flattens rather than pooling globally: where a hand points is *where* its
 pixels are, which global pooling would throw away.
 
-The heads are the task's three formulations (kerasdl.training.clock_time):
+The heads are the task's three formulations (times.py):
 `regression` (hours, or the (sin, cos) of the hour hand's angle),
 `classification` (N slices of the dial), `multihead` (hour class + minute
-(sin, cos)). `ClockHyperModel` is the KerasTuner search space of the multi-head model.
+(sin, cos)). `predict` reads a model's outputs in batches of one shape;
+`ClockHyperModel` is the KerasTuner search space of the multi-head model.
 """
 
 import keras
+import numpy as np
 from keras import layers
 
 from kerasdl.errors import UserError
-from kerasdl.training import clock_time
+from kerasdl.tasks.clock import times
+from kerasdl.training import fit as fitting
 
 
-def trunk(inputs, input_size=64, widths=(16, 32, 64, 64), dense=128, dropout=0.2, seed=None):
-    """Pixels -> features; see the module docstring. Returns the feature tensor."""
+def trunk(inputs, input_size=64, widths=(16, 32, 64, 64), dense=128, dropout=0.2, seed=None,
+          bn_momentum=0.99):
+    """Pixels -> features; see the module docstring. Returns the feature tensor.
+
+    `bn_momentum`: batch norm's moving-average momentum, from
+    `kerasdl.training.fit.bn_momentum(steps)` for a run of `steps` steps."""
     if not widths or any(w <= 0 for w in widths):
         raise UserError(f"widths={widths!r}: expected positive filter counts, e.g. 16,32,64,64")
     if input_size < 2 ** len(widths):
@@ -33,12 +40,12 @@ def trunk(inputs, input_size=64, widths=(16, 32, 64, 64), dense=128, dropout=0.2
         x = layers.Resizing(input_size, input_size, antialias=True, name="resize")(x)
     for k, filters in enumerate(widths, 1):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"block{k}_conv")(x)
-        x = layers.BatchNormalization(name=f"block{k}_bn")(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, name=f"block{k}_bn")(x)
         x = layers.ReLU(name=f"block{k}_relu")(x)
         x = layers.MaxPooling2D(2, name=f"block{k}_pool")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(dense, use_bias=False, name="dense")(x)
-    x = layers.BatchNormalization(name="dense_bn")(x)
+    x = layers.BatchNormalization(momentum=bn_momentum, name="dense_bn")(x)
     x = layers.ReLU(name="dense_relu")(x)
     if dropout:
         x = layers.Dropout(dropout, seed=seed, name="dropout")(x)
@@ -65,7 +72,7 @@ def regression(input_shape, cyclic=True, name=None, **trunk_args):
 
 def classification(input_shape, n_classes=72, name="classification", **trunk_args):
     """Softmax over `n_classes` equal slices of the 12-hour dial."""
-    if n_classes < 2 or clock_time.MINUTES % n_classes:
+    if n_classes < 2 or times.MINUTES % n_classes:
         raise UserError(f"n_classes={n_classes}: expected a divisor of 720 such as 24, 48, 72, 120, 240, 720")
     inputs = _inputs(input_shape)
     x = trunk(inputs, **trunk_args)
@@ -83,7 +90,7 @@ def multihead(input_shape, name="multihead", **trunk_args):
 
 
 def build(formulation, input_shape, n_classes=72, **trunk_args):
-    """The uncompiled model of one formulation (see clock_time.FORMULATIONS)."""
+    """The uncompiled model of one formulation (see times.FORMULATIONS)."""
     if formulation == "regression_mse":
         return regression(input_shape, cyclic=False, **trunk_args)
     if formulation == "regression_cyclic":
@@ -92,22 +99,47 @@ def build(formulation, input_shape, n_classes=72, **trunk_args):
         return classification(input_shape, n_classes, name=f"classification_{n_classes}", **trunk_args)
     if formulation == "multihead":
         return multihead(input_shape, **trunk_args)
-    raise UserError(f"formulation {formulation!r}: choose from {', '.join(clock_time.FORMULATIONS)}")
+    raise UserError(f"formulation {formulation!r}: choose from {', '.join(times.FORMULATIONS)}")
 
 
 def compile_args(formulation, hour_weight=1.0, minute_weight=1.0):
     """loss, loss_weights and metrics for `model.compile` of one formulation."""
     if formulation == "regression_mse":
-        return dict(loss="mse", metrics=[clock_time.hours_error_min])
+        return dict(loss="mse", metrics=[times.hours_error_min])
     if formulation == "regression_cyclic":
-        return dict(loss=clock_time.cyclic_loss, metrics=[clock_time.error_min])
+        return dict(loss=times.cyclic_loss, metrics=[times.error_min])
     if formulation == "classification":
         return dict(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     if formulation == "multihead":
-        return dict(loss={"hour": "sparse_categorical_crossentropy", "minute": clock_time.cyclic_loss},
+        return dict(loss={"hour": "sparse_categorical_crossentropy", "minute": times.cyclic_loss},
                     loss_weights={"hour": hour_weight, "minute": minute_weight},
-                    metrics={"hour": ["accuracy"], "minute": [clock_time.minute_error_min]})
-    raise UserError(f"formulation {formulation!r}: choose from {', '.join(clock_time.FORMULATIONS)}")
+                    metrics={"hour": ["accuracy"], "minute": [times.minute_error_min]})
+    raise UserError(f"formulation {formulation!r}: choose from {', '.join(times.FORMULATIONS)}")
+
+
+def predict(model, images, batch_size=256):
+    """The model's outputs for `images` (an array, or a dict of arrays for the multi-head).
+
+    Every batch has one shape and dtype: the last one is padded to `batch_size`
+    and its padding's outputs dropped. `model.predict` would trace the model's
+    compiled function again for each set's last, smaller batch; a run that
+    reads several sets with several readers did so often enough for
+    TensorFlow to warn about retracing. Images are cast to float32 batch by
+    batch (a whole test set in float32 would be gigabytes).
+    """
+    pieces = []
+    for start in range(0, len(images), batch_size):
+        batch = np.asarray(images[start:start + batch_size], np.float32)
+        n = len(batch)
+        if n < batch_size:
+            batch = np.concatenate([batch, np.zeros((batch_size - n, *batch.shape[1:]), np.float32)])
+        out = model.predict_on_batch(batch)
+        pieces.append({k: v[:n] for k, v in out.items()} if isinstance(out, dict) else out[:n])
+    if not pieces:
+        raise ValueError("predict: no images")
+    if isinstance(pieces[0], dict):
+        return {k: np.concatenate([p[k] for p in pieces]) for k in pieces[0]}
+    return np.concatenate(pieces)
 
 
 try:  # KerasTuner is a dependency; the guard keeps the builders importable without it.
@@ -125,12 +157,15 @@ if keras_tuner is not None:
         Fixed arguments go to `__init__`; `build(hp)` names every hyperparameter
         with an explicit default (the task's defaults), so an empty HyperParameters
         builds the model the `clock` task trains. Objective: `val_loss`.
+        `steps`: the training steps of one trial, for batch norm's momentum
+        (None: Keras's usual 0.99, right for long trials only).
         """
 
         def __init__(self, input_shape=(150, 150, 1), input_size=64, seed=None, name="clock_multihead",
-                     tunable=True):
+                     tunable=True, steps=None):
             super().__init__(name=name, tunable=tunable)
             self.input_shape, self.input_size, self.seed = tuple(input_shape), input_size, seed
+            self.steps = steps
 
         def build(self, hp):
             base = hp.Choice("base_width", [8, 16, 24, 32], default=16)
@@ -141,7 +176,8 @@ if keras_tuner is not None:
             hour_weight = hp.Float("hour_loss_weight", 0.25, 4.0, sampling="log", default=1.0)
             minute_weight = hp.Float("minute_loss_weight", 0.25, 4.0, sampling="log", default=1.0)
             model = multihead(self.input_shape, input_size=self.input_size, widths=widths_for(base, depth),
-                              dense=dense, dropout=dropout, seed=self.seed)
+                              dense=dense, dropout=dropout, seed=self.seed,
+                              bn_momentum=0.99 if self.steps is None else fitting.bn_momentum(self.steps))
             model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                           **compile_args("multihead", hour_weight, minute_weight))
             return model

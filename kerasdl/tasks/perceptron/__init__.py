@@ -1,7 +1,7 @@
 """Multi-class perceptron by hand: batch updates against online updates.
 
 Ten weight vectors (one per class, plus a bias input), trained with the
-perceptron rule written out in keras.ops (kerasdl.scratch.perceptron): batch
+perceptron rule written out in keras.ops (learner.py): batch
 mode takes one step per epoch with the summed corrections of every
 misclassified training point; online mode corrects the weights after each
 mistake, point by point. A mode that makes no mistake in a whole epoch has
@@ -23,10 +23,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from kerasdl import data, plots
+from kerasdl import data, plots, report
+from kerasdl.config import TaskConfig, field, non_negative, one_of, positive
 from kerasdl.errors import UserError
-from kerasdl.plots import distance as figures
-from kerasdl.scratch.perceptron import INITS, Perceptron, with_bias
+from kerasdl.tasks.perceptron import figures
+from kerasdl.tasks.perceptron.learner import INITS, Perceptron, with_bias
 from kerasdl.training.progress import progress
 
 NAME = "perceptron"
@@ -38,31 +39,33 @@ MODES = ("batch", "online")
 
 
 @dataclass
-class Config:
-    dataset: str = "leiden_digits"  # any registered image data set (leiden_digits, digits, mnist, ...)
-    modes: tuple[str, ...] = ("batch", "online")  # update rules trained side by side
-    epochs: int = 100  # passes over the training set (a mode that makes no mistake in one stops there)
-    lr: float = 0.2  # step size (the course's); the predictions depend only on init_scale / lr
-    init: str = "normal"  # initial weights: normal (seeded, times init_scale; the course's), or zeros
-    init_scale: float = 5.0  # standard deviation of normal initial weights (the course's)
-    shuffle: bool = False  # online: visit the points in a new seeded order each epoch (false: file order)
-    train_limit: int | None = None  # use at most this many training images (None: all)
-    test_limit: int | None = None  # use at most this many test images (None: all)
-    seed: int = 0  # seeds the initial weights (the same for both modes) and the online order
-    seeds: tuple[int, ...] = ()  # also train with each of these seeds; the report gives the spread over them
-    data_dir: str | None = None  # look here first for the data set
+class Config(TaskConfig):
+    dataset: str = field("leiden_digits", "any registered image data set (leiden_digits, digits, mnist, ...)")
+    modes: tuple[str, ...] = field(MODES, "update rules trained side by side", one_of(*MODES))
+    epochs: int = field(100, "passes over the training set (a mode that makes no mistake in one stops "
+                        "there)", positive)
+    lr: float = field(0.2, "step size (the course's); the predictions depend only on init_scale / lr",
+                      positive)
+    init: str = field("normal", "initial weights: normal (seeded, times init_scale; the course's), or zeros",
+                      one_of(*INITS))
+    init_scale: float = field(5.0, "standard deviation of normal initial weights (the course's)", positive)
+    shuffle: bool = field(False, "online: visit the points in a new seeded order each epoch (false: file "
+                          "order)")
+    train_limit: int | None = field(None, "use at most this many training images (None: all)", positive)
+    test_limit: int | None = field(None, "use at most this many test images (None: all)", positive)
+    seed: int = field(0, "seeds the initial weights (the same for both modes) and the online order",
+                      non_negative)
+    seeds: tuple[int, ...] = field((), "also train with each of these seeds, e.g. 0,1,2; the report gives "
+                                   "the spread over them", non_negative, shown="no others")
+    data_dir: str | None = field(None, "look here first for the data set")
 
     def __post_init__(self):
-        self.modes = tuple(self.modes)
-        if not self.modes or any(m not in MODES for m in self.modes):
-            raise UserError(f"modes={','.join(self.modes)}: choose from {', '.join(MODES)}")
-        if self.init not in INITS:
-            raise UserError(f"init={self.init!r}: choose one of {', '.join(INITS)}")
-        for name in ("epochs", "lr", "init_scale", "train_limit", "test_limit"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise UserError(f"{name}={value}: expected a positive number")
-        self.seeds = tuple(dict.fromkeys(int(s) for s in self.seeds))
+        self.seeds = tuple(dict.fromkeys(self.seeds))  # each seed once, in the order given
+        super().__post_init__()
+
+    def check(self):
+        if not self.modes:
+            raise UserError(f"modes=(none): expected one or more of {', '.join(MODES)}")
         if self.seeds and self.init == "zeros" and not self.shuffle:
             raise UserError(f"seeds={','.join(map(str, self.seeds))}: with init=zeros and shuffle=false no"
                             " seed enters the training, every seed gives the same numbers; set init=normal"
@@ -71,22 +74,17 @@ class Config:
 
 QUICK = dict(epochs=5, train_limit=300, test_limit=150)
 
+HEADLINE = ("batch_test_accuracy", "online_test_accuracy", "batch_train_accuracy", "online_train_accuracy",
+            "epochs_run")
+
 
 def variant(config):
     return config.dataset
 
 
-# === Data ===
-
-def load_data(config):
-    ds = data.load(config.dataset, data_dir=config.data_dir, train_limit=config.train_limit,
-                   test_limit=config.test_limit, subset_seed=config.seed)
-    return ds
-
-
 def pixels(ds, x):
     """Float data as stored (the Leiden digits in [-1, 1], as the course used
-    them); uint8 images divided by 255, so no pixel outweighs the bias input 1."""
+    them); uint8 images scaled to [0, 1], so no pixel outweighs the bias input 1."""
     return ds.scaled(x) if np.asarray(x).dtype == np.uint8 else np.asarray(x, dtype=np.float32)
 
 
@@ -147,13 +145,15 @@ def summarize(values):
 
 
 def as_keras_model(learner, ds, name):
-    """The learned weights as a Keras model (Flatten -> Dense) that outputs the class scores."""
+    """The learned weights as a Keras model that outputs the class scores: Flatten, the
+    scaling of `pixels` (uint8 images), and a Dense layer holding the weights and the bias."""
     import keras
 
     inputs = keras.Input(shape=ds.input_shape, name="pixels")
     x = keras.layers.Flatten(name="flatten")(inputs)
     if ds.x_train.dtype == np.uint8:
-        x = keras.layers.Rescaling(1.0 / 255, name="rescale")(x)
+        lo, hi = ds.value_range
+        x = keras.layers.Rescaling(1.0 / (hi - lo), offset=-lo / (hi - lo), name="rescale")(x)
     dense = keras.layers.Dense(ds.num_classes, name="scores")
     model = keras.Model(inputs, dense(x), name=name)
     w = keras.ops.convert_to_numpy(learner.weights)
@@ -165,7 +165,8 @@ def as_keras_model(learner, ds, name):
 
 def run(config, run):
     started, cpu_started = time.perf_counter(), time.process_time()
-    ds = load_data(config)
+    ds = data.load(config.dataset, data_dir=config.data_dir, train_limit=config.train_limit,
+                   test_limit=config.test_limit, subset_seed=config.seed)
     x_train, x_test = with_bias(pixels(ds, ds.x_train)), with_bias(pixels(ds, ds.x_test))
     print(f"{ds.name}: {len(ds.y_train)} train / {len(ds.y_test)} test; {ds.provenance}")
 
@@ -174,8 +175,11 @@ def run(config, run):
     train_seconds = time.perf_counter() - started
     cpu_seconds = time.process_time() - cpu_started
     run.write_csv("history.csv", history)
+    # model.keras: the batch-trained perceptron (or the one mode trained); the other in models/.
+    saved = {mode: "model.keras" if mode == next(m for m in MODES if m in learners)
+             else f"models/perceptron_{mode}.keras" for mode in learners}
     for mode, learner in learners.items():
-        run.save_model(as_keras_model(learner, ds, f"perceptron_{mode}"), f"perceptron_{mode}.keras")
+        run.save_model(as_keras_model(learner, ds, f"perceptron_{mode}"), saved[mode])
 
     # === Evaluate ===
     results = {mode: {"train": learner.accuracy(x_train, ds.y_train),
@@ -190,8 +194,8 @@ def run(config, run):
         panels["accuracy"][f"{mode} train"] = history[f"{mode}_train_accuracy"]
         panels["accuracy"][f"{mode} test"] = history[f"{mode}_test_accuracy"]
         panels["mistakes in the epoch"][mode] = history[f"{mode}_mistakes"]
-    run.save_figure(figures.epoch_curves(panels, percent=("accuracy",),
-                                         title=f"multi-class perceptron on {ds.name}"), "accuracy.png")
+    run.save_figure(plots.epoch_curves(panels, percent=("accuracy",),
+                                       title=f"multi-class perceptron on {ds.name}"), "accuracy.png")
     for mode, learner in learners.items():
         run.save_figure(figures.signed_images(learner.weight_images(ds.input_shape), ds.class_names,
                                               title=f"{mode} weights per class (red +, blue -)"),
@@ -212,84 +216,74 @@ def run(config, run):
         for mode, columns in spread.items():
             metrics["seeds"][mode] = {"train": summarize(columns["train"]), "test": summarize(columns["test"]),
                                       "test_each": columns["test"], "converged_epochs": columns["converged"]}
-    run.write_report(report(config, ds, results, metrics, run))
+    run.write_report(_report(config, ds, results, metrics, saved, run))
     return metrics
 
 
-def _pct(value):
-    return f"{100 * value:.2f}%"
-
-
-def report(config, ds, results, m, run):
-    command = run.read_json("config.json")["command"]
+def _report(config, ds, results, m, saved, run):
     course = ds.name == "leiden_digits"
-    rows = []
-    for mode, r in results.items():
-        state = (f"converged (no mistake) in epoch {r['converged_epoch']}" if r["converged_epoch"]
-                 else f"not converged after {r['epochs_run']} epochs")
-        theirs = f"{_pct(COURSE[mode][0])} | {_pct(COURSE[mode][1])}" if course else "- | -"
-        rows.append(f"| {mode} | **{_pct(r['train'])}** | **{_pct(r['test'])}** | {theirs} | {state} |")
+    rows = [{"update": mode, "train": r["train"], "test": r["test"],
+             "course train": COURSE[mode][0] if course else None,
+             "course test": COURSE[mode][1] if course else None,
+             "state": (f"converged (no mistake) in epoch {r['converged_epoch']}" if r["converged_epoch"]
+                       else f"not converged after {report.plural(r['epochs_run'], 'epoch')}")}
+            for mode, r in results.items()]
+    bold = lambda v: f"**{report.percent(v)}**"  # noqa: E731
+    table = report.table(rows, formats={"train": bold, "test": bold, "course train": report.percent,
+                                        "course test": report.percent})
     against = ""
     if course:
         against = "Test accuracy against the course: " + ", ".join(
-            f"{mode} {'+' if d >= 0 else ''}{d:.2f} points" + (" (missed)" if d < 0 else "")
+            f"{mode} {d:+.2f} points" + (" (missed)" if d < 0 else "")
             for mode, d in ((mode, 100 * (r["test"] - COURSE[mode][1])) for mode, r in results.items())) + "."
         against += (" Every figure is the last epoch's, not the best one seen: a rule that has not"
                     " converged keeps moving, and its test accuracy swings from epoch to epoch (see"
                     " the curves).")
-    order = ("a new seeded order each epoch" if config.shuffle else "the order of the training file")
+    order = "a new seeded order each epoch" if config.shuffle else "the order of the training file"
     init = (f"drawn from normal(0, {config.init_scale}) with seed {config.seed}, the same for both rules"
             if config.init == "normal" else "zeros")
-    spread = seeds_section(config, m["seeds"], course) if "seeds" in m else ""
-    weights = "\n\n".join(f"![{mode} weights](weights_{mode}.png)" for mode in results)
-    confusions = "\n\n".join(f"![{mode} confusion](confusion_{mode}.png)" for mode in results)
-    return f"""## Multi-class perceptron on {ds.name}
-
-Command: `{command}` ({m['train_seconds']} s wall clock, {m['cpu_seconds']} s of CPU time, on this
-2-core CPU machine).
-
-Data: {ds.provenance}; {m['train_size']} training and {m['test_size']} test images. One weight
-vector per class over the pixels and a bias input 1; initial weights {init}, learning rate
-{config.lr}, at most {config.epochs} epochs. Batch: one update an epoch, the sum of the corrections
-of every misclassified training point. Online: a correction after each mistake, the points in
-{order}.
-
-| update | train | test | course train | course test | state |
-|---|---|---|---|---|---|
-{chr(10).join(rows)}
-
-{against}
-{spread}
-![accuracy per epoch](accuracy.png)
-
-The weights, one image per class: a pixel in red raises that class's score when it is ink.
-
-{weights}
-
-{confusions}
-"""
+    trained = len({config.seed, *config.seeds})
+    files = ", ".join(f"{mode} `{name}`" for mode, name in saved.items())
+    return report.join(
+        report.header(run, f"Multi-class perceptron on {ds.name}",
+                      data=f"{ds.provenance}; {m['train_size']:,} training and {m['test_size']:,} "
+                           "test images"),
+        f"One weight vector per class over the pixels and a bias input 1; initial weights {init}, "
+        f"learning rate {config.lr}, at most {report.plural(config.epochs, 'epoch')}. Batch: one update an "
+        "epoch, the sum of the corrections of every misclassified training point. Online: a correction "
+        f"after each mistake, the points in {order}.",
+        table, against,
+        "The perceptrons as Keras models (Flatten, then a Dense layer holding the weights and the bias; "
+        f"they output the class scores): {files}.",
+        report.budget(run, m["train_seconds"], f"{report.plural(trained, 'seed')} of at most "
+                      f"{report.plural(config.epochs, 'epoch')}, {m['cpu_seconds']} s of CPU time"),
+        *(seeds_section(config, m["seeds"], course) if "seeds" in m else ()),
+        report.figure("accuracy.png", "accuracy per epoch"),
+        "The weights, one image per class: a pixel in red raises that class's score when it is ink.",
+        *(report.figure(f"weights_{mode}.png", f"{mode} weights") for mode in results),
+        *(report.figure(f"confusion_{mode}.png", f"{mode} confusion") for mode in results),
+    )
 
 
 def seeds_section(config, spread, course):
-    """The spread of the final accuracies over `config.seeds`, next to the course's numbers."""
+    """The report's parts on the spread of the final accuracies over `config.seeds`, next to
+    the course's numbers."""
     varies = ["the initial weights"] if config.init == "normal" else []
     if config.shuffle:
         varies.append("the online order")
     rows = []
     for mode in config.modes:
-        cells = []
+        row = {"update": mode}
         for part in ("train", "test"):
             s = spread[mode][part]
-            cells.append(f"{100 * s['mean']:.2f} ± {100 * s['std']:.2f}% | {_pct(s['min'])} - {_pct(s['max'])}")
-        theirs = f"{_pct(COURSE[mode][0])} | {_pct(COURSE[mode][1])}" if course else "- | -"
-        rows.append(f"| {mode} | {' | '.join(cells)} | {theirs} |")
-    return f"""
-### Over {len(config.seeds)} seeds
-
-The same run with seeds {', '.join(map(str, config.seeds))}: the seed draws {' and '.join(varies)}; the
-data and every other setting stay. Mean ± standard deviation and the range of the final accuracies.
-
-| update | train mean ± std | train min - max | test mean ± std | test min - max | course train | course test |
-|---|---|---|---|---|---|---|
-{chr(10).join(rows)}
-"""
+            row[f"{part} mean ± std"] = f"{100 * s['mean']:.2f} ± {100 * s['std']:.2f}%"
+            row[f"{part} min - max"] = f"{report.percent(s['min'])} - {report.percent(s['max'])}"
+        row["course train"], row["course test"] = COURSE[mode] if course else (None, None)
+        rows.append(row)
+    return (
+        f"### Over {report.plural(len(config.seeds), 'seed')}",
+        f"The same run with seeds {', '.join(map(str, config.seeds))}: the seed draws "
+        f"{' and '.join(varies)}; the data and every other setting stay. Mean ± standard deviation and "
+        "the range of the final accuracies.",
+        report.table(rows, formats={"course train": report.percent, "course test": report.percent}),
+    )

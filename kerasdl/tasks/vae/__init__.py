@@ -1,7 +1,7 @@
 """A convolutional VAE: ELBO curves, reconstructions, samples, latent interpolation.
 
 The VAE of Kingma & Welling (2014) with a Bernoulli decoder, trained by `fit`
-on the images alone (`kerasdl.models.vae`: the loss is the negative ELBO,
+on the images alone (model.py: the loss is the negative ELBO,
 reconstruction + KL, in nats per image). The test set gives the curves beside
 the training ones; nothing is chosen on it, so its final numbers are honest.
 With `latent_dim=2` the report also draws the learned manifold: the decoder
@@ -14,40 +14,42 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kerasdl import data, plots
+from kerasdl import data, plots, report
+from kerasdl.config import TaskConfig, field, non_negative, positive
 from kerasdl.errors import UserError
-from kerasdl.models import vae as vae_models
-from kerasdl.plots import generative_vae as figures
+from kerasdl.tasks.vae import figures
+from kerasdl.tasks.vae import model as vae_models
 from kerasdl.training import fit as fitting
+from kerasdl.training.progress import fit_options
 
 NAME = "vae"
 
 
 @dataclass
-class Config:
-    dataset: str = "fashion_mnist"  # any registered image set: fashion_mnist, mnist, cifar10, leiden_digits, ...
-    latent_dim: int = 32  # size of z; 2 adds the latent-manifold map to the report
-    filters: tuple[int, ...] = (32, 64)  # channels of the encoder's stride-2 convs (decoder mirrors them)
-    hidden: int = 256  # dense layer between convs and z, both ways (0: none)
-    beta: float = 1.0  # weight of the KL term (1: the ELBO)
-    epochs: int = 10  # passes over the training set
-    batch_size: int = 128  # images per gradient step
-    learning_rate: float = 1e-3  # Adam's step size
-    train_limit: int | None = None  # use at most this many training images (None: all)
-    test_limit: int | None = None  # use at most this many test images (None: all)
-    seed: int = 0  # seeds weights, the sampler's noise and the figures' picks
-    data_dir: str | None = None  # look here first for the data set
+class Config(TaskConfig):
+    dataset: str = field("fashion_mnist", "any registered image set: fashion_mnist, mnist, cifar10, "
+                         "leiden_digits, ...")
+    latent_dim: int = field(32, "size of z; 2 adds the latent-manifold map to the report", positive)
+    filters: tuple[int, ...] = field((32, 64), "channels of the encoder's stride-2 convs (decoder "
+                                     "mirrors them)", positive)
+    hidden: int = field(256, "dense layer between convs and z, both ways (0: none)", non_negative)
+    beta: float = field(1.0, "weight of the KL term (1: the ELBO)", non_negative)
+    epochs: int = field(10, "passes over the training set", positive)
+    batch_size: int = field(128, "images per gradient step", positive)
+    learning_rate: float = field(1e-3, "Adam's step size", positive)
+    train_limit: int | None = field(None, "use at most this many training images (None: all)", positive)
+    test_limit: int | None = field(None, "use at most this many test images (None: all)", positive)
+    seed: int = field(0, "seeds weights, the sampler's noise and the figures' picks", non_negative)
+    data_dir: str | None = field(None, "look here first for the data set")
 
-    def __post_init__(self):
-        for name in ("latent_dim", "epochs", "batch_size", "train_limit", "test_limit"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise UserError(f"{name}={value}: expected a positive number")
-        if not self.filters or any(f <= 0 for f in self.filters):
-            raise UserError(f"filters={self.filters!r}: expected positive channel counts, e.g. 32,64")
-        if self.hidden < 0 or self.beta < 0 or self.learning_rate <= 0:
-            raise UserError(f"hidden={self.hidden}, beta={self.beta}, learning_rate={self.learning_rate}: "
-                            "expected hidden >= 0, beta >= 0 and learning_rate > 0")
+    def check(self):
+        check_filters(self.filters)
+
+
+def check_filters(filters):
+    """At least one conv (a Config's `positive` passes an empty tuple)."""
+    if not filters:
+        raise UserError("filters=: expected positive channel counts, e.g. 32,64")
 
 
 QUICK = dict(epochs=1, train_limit=512, test_limit=128, batch_size=64, filters=(8, 16), hidden=32)
@@ -80,15 +82,19 @@ def train_vae(ds, latent_dim, filters, hidden, beta, epochs, batch_size, learnin
     started = time.perf_counter()
     history = model.fit(ds.x_train, batch_size=batch_size, epochs=epochs, shuffle=True,
                         validation_data=(ds.x_test,) if validation and len(ds.x_test) else None,
-                        verbose=0 if os.environ.get("KERASDL_QUIET") else 2)
+                        **fit_options())
     return model, history, time.perf_counter() - started
 
 
 def machine_load():
-    """'1-minute load average L on N CPUs': training times mean little without it
-    on a shared machine."""
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return f"1-minute load average {load:.1f} on {os.cpu_count()} CPUs at the end of training"
+    """The 1-minute load average at the end of training, or None where the system has
+    none: training times mean little without it on a shared machine."""
+    return round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") else None
+
+
+def load_words(load):
+    """How the reports say the load: ', 1-minute load average 1.2 at the end of training'."""
+    return "" if load is None else f", 1-minute load average {load} at the end of training"
 
 
 def evaluate(model, x, batch_size=256):
@@ -115,8 +121,6 @@ def run(config, run):
         raise UserError(f"the VAE report needs at least 2 test images; {ds.name} has {len(ds.x_test)}")
 
     # === Model, train ===
-    import keras
-
     model, history, seconds = train_vae(
         ds, config.latent_dim, config.filters, config.hidden, config.beta, config.epochs,
         config.batch_size, config.learning_rate, config.seed)
@@ -161,47 +165,48 @@ def run(config, run):
         "test_kl": test["kl"], "test_reconstruction_mse": test["reconstruction_mse"],
         "test_bits_per_dim": test["neg_elbo"] / (pixels * np.log(2)),
         "train_neg_elbo": train["neg_elbo"], "train_reconstruction": train["reconstruction"],
-        "train_kl": train["kl"], "keras_backend": keras.backend.backend(), "machine_load": load,
+        "train_kl": train["kl"], "machine_load": load,
     }
     run.write_report(_report(config, ds, metrics, run))
     return metrics
 
 
+HEADLINE = ("test_neg_elbo", "test_bits_per_dim", "test_kl", "test_reconstruction_mse", "train_seconds")
+
+
 def _report(config, ds, m, run):
-    command = run.read_json("config.json")["command"]
-    manifold = ("\n![latent map: the decoder on a grid of the 2-D latent space](latent_map.png)\n"
-                if config.latent_dim == 2 else "")
-    return f"""## VAE on {ds.name}, latent size {config.latent_dim}
-
-Command: `{command}`
-(backend {m['keras_backend']}; {m['parameters']:,} parameters; {m['epochs']} epochs in
-{m['train_seconds'] / 60:.1f} min of training, {m['seconds_per_epoch']} s an epoch, on this machine:
-{m['machine_load']}).
-
-Data: {ds.provenance}. All {len(ds.x_train)} training images, no labels; the {len(ds.x_test)} test
-images give the second curve and the numbers below (nothing was tuned on them).
-
-| split | -ELBO (nats/image) | reconstruction -log p(x\\|z) | KL(q(z\\|x) \\|\\| p(z)) | pixel MSE of mean reconstruction |
-|---|---|---|---|---|
-| train (10,000 images) | {m['train_neg_elbo']:.2f} | {m['train_reconstruction']:.2f} | {m['train_kl']:.2f} | - |
-| test | **{m['test_neg_elbo']:.2f}** | {m['test_reconstruction']:.2f} | {m['test_kl']:.2f} | {m['test_reconstruction_mse']:.4f} |
-
-Test -ELBO is {m['test_bits_per_dim']:.3f} bits per pixel. The numbers are single-sample estimates
-of the bound (one z per image), with a Bernoulli decoder on pixels scaled to [0, 1]; grey levels
-are not binary, so the reconstruction term does not reach 0 even for a perfect reconstruction.
-
-Model: encoder convs {', '.join(map(str, config.filters))} (3x3, stride 2, ReLU) -> dense
-{config.hidden} -> z_mean, z_log_var ({config.latent_dim} each); the decoder mirrors it with
-transposed convs. Loss reconstruction + beta x KL with beta = {config.beta}, Adam
-{config.learning_rate}, batch {config.batch_size}, seed {config.seed}.
-
-![ELBO, reconstruction and KL per epoch](elbo_curves.png)
-
-![test images and their reconstructions](reconstructions.png)
-
-![samples from the prior](samples.png)
-
-![interpolation between the latent means of two test images](interpolation.png)
-
-![latent means of the test images](latent_scatter.png)
-{manifold}"""
+    rows = {
+        f"train ({len(ds.x_train[:10000]):,} images)": {
+            "-ELBO (nats/image)": m["train_neg_elbo"], "reconstruction -log p(x\\|z)": m["train_reconstruction"],
+            "KL(q(z\\|x) \\|\\| p(z))": m["train_kl"]},
+        "test": {"-ELBO (nats/image)": m["test_neg_elbo"], "reconstruction -log p(x\\|z)": m["test_reconstruction"],
+                 "KL(q(z\\|x) \\|\\| p(z))": m["test_kl"],
+                 "pixel MSE of mean reconstruction": m["test_reconstruction_mse"]},
+    }
+    formats = {column: (lambda v: report.fmt(v, 2)) for column in rows["test"]}
+    formats["pixel MSE of mean reconstruction"] = report.fmt
+    return report.join(
+        report.header(run, f"VAE on {ds.name}, latent size {config.latent_dim}",
+                      data=f"{ds.provenance}. All {len(ds.x_train):,} training images, no labels; the "
+                           f"{len(ds.x_test):,} test images give the second curve and the numbers below "
+                           "(nothing was tuned on them)"),
+        report.table(rows, index="split", bold=["test"], formats=formats),
+        f"Test -ELBO is {m['test_bits_per_dim']:.3f} bits per pixel. The numbers are single-sample "
+        "estimates of the bound (one z per image), with a Bernoulli decoder on pixels scaled to "
+        "[0, 1]; grey levels are not binary, so the reconstruction term does not reach 0 even for a "
+        "perfect reconstruction.",
+        f"Model: encoder convs {', '.join(map(str, config.filters))} (3x3, stride 2, ReLU) -> dense "
+        f"{config.hidden} -> z_mean, z_log_var ({config.latent_dim} each); the decoder mirrors it with "
+        f"transposed convs; {m['parameters']:,} parameters. Loss reconstruction + beta x KL with "
+        f"beta = {config.beta}, Adam {config.learning_rate}, batch {config.batch_size}.",
+        report.budget(run, m["train_seconds"],
+                      f"{report.plural(m['epochs'], 'epoch')} ({m['seconds_per_epoch']} s each"
+                      f"{load_words(m['machine_load'])})"),
+        report.figure("elbo_curves.png", "ELBO, reconstruction and KL per epoch"),
+        report.figure("reconstructions.png", "test images and their reconstructions"),
+        report.figure("samples.png", "samples from the prior"),
+        report.figure("interpolation.png", "interpolation between the latent means of two test images"),
+        report.figure("latent_scatter.png", "latent means of the test images"),
+        report.figure("latent_map.png", "latent map: the decoder on a grid of the 2-D latent space")
+        if config.latent_dim == 2 else "",
+    )
