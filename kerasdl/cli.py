@@ -4,6 +4,7 @@
     python -m kerasdl <task> [options]       run one experiment
     python -m kerasdl data list              every data set and where it was found
     python -m kerasdl report RUN_DIR         publish a finished run to plots/ and reports/
+    python -m kerasdl predict MODEL INPUT... classify images with a trained model
 
 The backend is fixed (kerasdl.backend.select) before any module that imports
 keras is loaded. A UserError ends the command with one line and exit 2; any
@@ -15,7 +16,9 @@ import dataclasses
 import difflib
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -29,6 +32,7 @@ COMMANDS = {
     "data": "data sets: `data list` shows each one and where it was (or would be) found",
     "report": "publish a finished run folder to plots/ and reports/",
     "bench": "measure training throughput per backend and precision (reports/bench.md)",
+    "predict": "classify images (or read clocks) with a trained model: predict MODEL INPUT...",
 }
 
 
@@ -61,6 +65,9 @@ def _top_help():
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    # `kill` (SIGTERM) stops a run as Ctrl-C does: its folder says "interrupted".
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         return _dispatch(argv)
     except BrokenPipeError:
@@ -85,6 +92,10 @@ def main(argv=None):
         return 1
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def _dispatch(argv):
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_top_help())
@@ -101,6 +112,8 @@ def _dispatch(argv):
         return _report_command(rest)
     if command == "bench":
         return _bench_command(rest)
+    if command == "predict":
+        return _predict_command(rest)
     if command in tasks.available():
         return _task_command(command, rest)
     known = list(COMMANDS) + list(tasks.available())
@@ -183,6 +196,9 @@ def _task_command(name, argv):
                if getattr(args, f"field_{k}") is not None}
     config = configs.apply_overrides(config, options, source="option")
     config = configs.apply_overrides(config, configs.parse_set_pairs(args.set))
+    seed = getattr(config, "seed", 0)
+    if not 0 <= seed < 2 ** 32:  # what numpy, and so keras.utils.set_random_seed, accepts
+        raise UserError(f"seed={seed}: expected a value in [0, 2**32 - 1]")
     _check_before_run(module, config)
 
     from kerasdl import runs
@@ -198,7 +214,6 @@ def _task_command(name, argv):
 
     from kerasdl import report
 
-    seed = getattr(config, "seed", 0)
     keras.utils.set_random_seed(seed)
     backend.set_precision(precision)
     info = {
@@ -224,12 +239,13 @@ def _task_command(name, argv):
     try:
         metrics = module.run(config, run) or {}
     except KeyboardInterrupt:
-        run.set_status("interrupted", "stopped by the user (Ctrl-C); files already finished are kept")
+        run.set_status("interrupted", "stopped by the user (Ctrl-C or kill); files already finished are kept")
         raise
     except BaseException as e:
         run.set_status("failed", f"{type(e).__name__}: {' '.join(str(e).split())}"[:2000])
         raise
     metrics.setdefault("wall_time_s", round(time.perf_counter() - started, 1))
+    metrics.setdefault("peak_memory_mb", _peak_memory_mb())
     run.write_json("resolved_config.json", dataclasses.asdict(run.resolved_config or config))
     run.write_metrics(metrics)
     run.set_status("finished")
@@ -238,6 +254,13 @@ def _task_command(name, argv):
         target, copied = runs.publish(run.dir, key=section)
         print(f"published: {target} ({copied} figures)")
     return 0
+
+
+def _peak_memory_mb():
+    """The process's peak resident memory so far (Linux reports it in KiB)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _check_before_run(module, config):
@@ -256,7 +279,7 @@ def _summary(name, metrics, headline, run):
 
     keys = headline or [k for k, v in metrics.items()
                         if isinstance(v, (int, float)) and not isinstance(v, bool)
-                        and k != "wall_time_s"][:8]
+                        and k not in ("wall_time_s", "peak_memory_mb")][:8]
     numbers = []
     for key in keys:
         value = metrics.get(key)
@@ -328,3 +351,38 @@ def _bench_command(argv):
     from kerasdl import bench
 
     return bench.main(argv, parser_class=_Parser, prog=f"{PROG} bench")
+
+
+def _predict_command(argv):
+    parser = _Parser(prog=f"{PROG} predict",
+                     description="predict with a trained model: the top classes of a classifier, "
+                                 "the time (HH:MM) for the clock reader",
+                     epilog="Images are converted to the model's channels and resized to its input "
+                            "size; arrays are taken as the data set's own values. The model is loaded "
+                            "in Keras's safe mode: a model holding a Lambda layer is refused.")
+    parser.add_argument("model", help="a run folder (its model.keras) or a .keras file")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="image files (PNG, JPEG, ...), folders of images, or .npy/.npz arrays")
+    parser.add_argument("--top", type=int, metavar="K", help="the K most likely classes (default 1)")
+    parser.add_argument("--output", metavar="FILE", help="write the predictions to FILE.csv or FILE.json")
+    parser.add_argument("--backend", choices=backend.BACKENDS,
+                        help="Keras backend (default: KERAS_BACKEND, else the fastest on this device)")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    args = parser.parse_args(argv)
+    if args.top is not None and args.top < 1:
+        raise UserError(f"--top {args.top}: expected a positive number of classes")
+    backend.select(args.backend)
+    from kerasdl import predict
+
+    output = predict.check_output(args.output)
+    predictor = predict.load(args.model)
+    if predictor.kind == "clock" and args.top is not None:
+        raise UserError("--top: the clock reader reads one time per image; --top is for classifiers")
+    names, x = predict.read_inputs(args.inputs, predictor)
+    predictions = predict.predict(predictor, names, x, top=args.top or 1)
+    if output is not None:
+        predict.write(predictions, predictor, output)
+        print(f"{len(predictions)} predictions written to {output}", file=sys.stderr)
+    else:
+        print(predict.table(predictions))
+    return 0

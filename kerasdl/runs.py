@@ -9,7 +9,9 @@ copies what a reader needs to the project's `plots/` and `reports/`.
 The convention every task keeps: `config.json` (what the command asked for),
 `resolved_config.json` (every value the run used, recipes filled in),
 `history.csv`, `metrics.json`, `report.md`, the figures, and `model.keras`,
-the model a user would predict with; further models go in `models/<name>.keras`.
+the model a user would predict with, with `classes.json` beside it for a classifier
+(its class names and input value range, `write_classes`); further models go in
+`models/<name>.keras`.
 """
 
 import csv
@@ -184,6 +186,13 @@ class Run:
         finally:
             tmp.unlink(missing_ok=True)
         return target
+
+    def write_classes(self, class_names, value_range=(0, 255)):
+        """classes.json: what `predict` needs beside model.keras to read its outputs and
+        feed it images: the class names, in output order, and the range of the pixel
+        values it was trained on (an image's 0-255 is mapped onto it)."""
+        return self.write_json("classes.json", {"class_names": [str(c) for c in class_names],
+                                                "value_range": [float(v) for v in value_range]})
 
     def write_report(self, markdown):
         return self.write_text("report.md", markdown)

@@ -206,6 +206,7 @@ def test_classify_quick_writes_a_complete_run_folder(run_cli, tmp_path, monkeypa
     assert any(line.split()[0] == "test_accuracy" for line in out.splitlines() if line.startswith("  "))
     resolved = json.loads((folder / "resolved_config.json").read_text())
     assert resolved["epochs"] == 2 and resolved["dropout"] == 0.2  # the recipe filled in
+    assert metrics_peak_memory(folder) > 0
     assert json.loads((folder / "status.json").read_text())["status"] == "finished"
     config = json.loads((folder / "config.json").read_text())
     assert config["seed"] == 3 and config["config"]["epochs"] == 2
@@ -255,3 +256,35 @@ def test_python_dash_m_entry_point_runs_in_a_fresh_process():
     assert proc.returncode == 0 and "classify" in proc.stdout
     proc = subprocess.run([sys.executable, "-m", "kerasdl", "nosuch"], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+
+
+def test_kill_stops_a_run_as_ctrl_c_does(tmp_path):
+    """SIGTERM in the middle of a run: exit 130, one line, the folder says interrupted."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "kerasdl", "xor", "--quick", "--epochs", "10000000",
+                             "--out", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**__import__("os").environ, "KERASDL_QUIET": "1"})
+    deadline = time.time() + 120
+    status = None
+    while time.time() < deadline and status is None:
+        found = list(tmp_path.glob("xor/*/status.json"))
+        status = found[0] if found else None
+        time.sleep(0.2)
+    assert status is not None, "the run never started"
+    time.sleep(1.0)  # inside the training loop
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=60)[1].decode()
+    assert proc.returncode == 130 and "interrupted" in err.strip().splitlines()[-1], err
+    assert json.loads(status.read_text())["status"] == "interrupted"
+
+
+def test_seed_beyond_what_the_backends_take_is_one_line(run_cli, tmp_path):
+    code, _, err = run_cli("xor", "--quick", "--seed", str(2 ** 32), "--out", tmp_path)
+    assert code == 2 and "seed=4294967296: expected a value in [0, 2**32 - 1]" in err
+    assert not (tmp_path / "xor").exists()
+
+
+def metrics_peak_memory(folder):
+    return json.loads((folder / "metrics.json").read_text())["peak_memory_mb"]

@@ -33,8 +33,13 @@ def augmentation(kind, seed=None, name="augment"):
     steps = []
     if kind == "flip+shift":
         steps.append(layers.RandomFlip("horizontal", seed=seed, name=f"{name}_flip"))
-    steps.append(layers.RandomTranslation(0.125, 0.125, fill_mode="reflect", seed=seed,
-                                          name=f"{name}_shift"))
+    shift = layers.RandomTranslation(0.125, 0.125, fill_mode="reflect", seed=seed, name=f"{name}_shift")
+    if keras.backend.backend() == "jax":
+        # Keras marks this layer unfit for XLA (TensorFlow has no XLA kernel for it), so
+        # jit_compile="auto" ran the whole train step eagerly on JAX: every op compiled
+        # on its own, for every batch shape. JAX's version traces, same results under jit.
+        shift.supports_jit = True
+    steps.append(shift)
     return keras.Sequential(steps, name=name)
 
 

@@ -133,6 +133,7 @@ def run(config, run):
     train_seconds = time.perf_counter() - started
     run.write_history(history)
     run.save_model(model)
+    run.write_classes(ds.class_names, ds.value_range)
 
     # === Evaluate ===
     def evaluate(x, y):

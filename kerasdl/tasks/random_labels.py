@@ -103,6 +103,7 @@ def run(config, run):
                for k, v in history.history.items()}
     run.write_history(columns)
     run.save_model(model)
+    run.write_classes(["0", "1"], ds.value_range)  # the coin-flip labels
 
     # === Evaluate ===
     train_loss, train_accuracy = model.evaluate(x_train, y_train, verbose=0)
@@ -145,7 +146,7 @@ def _report(config, ds, m, run):
                                               "images only." if m["test_loss"] > m["test_loss_epoch_1"]
                                               else "the test loss did not grow in this run."))
     reached = (f"first reached 100% in epoch {m['first_epoch_at_100pct_train']}"
-               if m["first_epoch_at_100pct_train"] else f"did not reach 100% in {m['epochs']} epochs")
+               if m["first_epoch_at_100pct_train"] else f"did not reach 100% in {report.plural(m['epochs'], 'epoch')}")
     results = {f"train ({report.plural(m['train_size'], 'image')})": {"loss": m["train_loss"],
                                                                       "accuracy": m["train_accuracy"]},
                f"test ({report.plural(m['test_size'], 'image')})": {"loss": m["test_loss"],

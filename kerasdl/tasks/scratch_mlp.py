@@ -96,6 +96,7 @@ def run(config, run):
     model = net.to_keras(replica=main, input_shape=ds.input_shape, value_range=ds.value_range,
                          name=f"scratch_mlp_{sizes.replace('-', '_')}")
     run.save_model(model)
+    run.write_classes(ds.class_names, ds.value_range)
 
     # === Evaluate ===
     columns = networks.by_replica(history)

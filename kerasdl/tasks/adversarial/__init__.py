@@ -202,6 +202,7 @@ def run(config, run):
         robust, config, x_train, y_train, x_val, y_val,
         f"{regime} adversarial training, eps {config.epsilon:g}")
     run.save_model(robust)
+    run.write_classes(ds.class_names, ds.value_range)
     run.write_csv("history.csv", _history_rows(histories))
 
     # === Evaluate ===

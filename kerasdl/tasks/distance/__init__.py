@@ -223,6 +223,7 @@ def run(config, run):
     # model.keras: the chosen nearest centroid is a linear classifier (NearestCentroid.to_keras).
     model = centroid.to_keras(ds.input_shape)
     run.save_model(model)
+    run.write_classes(ds.class_names, ds.value_range)
     model_test = model.predict(x_test.reshape((-1, *ds.input_shape)), batch_size=1024, verbose=0)
     model_agreement = accuracy(model_test.argmax(axis=1), fitted[centroid_metric]["centroid_test"])
     # Training accuracy: on a stratified subsample where the training set is large

@@ -180,6 +180,7 @@ def run(config, run):
              else f"models/perceptron_{mode}.keras" for mode in learners}
     for mode, learner in learners.items():
         run.save_model(as_keras_model(learner, ds, f"perceptron_{mode}"), saved[mode])
+    run.write_classes(ds.class_names, ds.value_range)
 
     # === Evaluate ===
     results = {mode: {"train": learner.accuracy(x_train, ds.y_train),

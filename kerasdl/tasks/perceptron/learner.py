@@ -76,12 +76,16 @@ def online_epoch(weights, xb, y, lr, order=None, lookahead=LOOKAHEAD):
         order = np.asarray(order).astype(np.int64)
         xb, labels = ops.take(xb, ops.convert_to_tensor(order, dtype="int32"), axis=0), labels[order]
     n, i, mistakes = len(labels), 0, 0
+    size = min(lookahead, n)
     while i < n:
-        window = xb[i:i + lookahead]
-        predicted = ops.convert_to_numpy(ops.argmax(ops.matmul(window, weights), axis=1))
-        wrong = np.flatnonzero(predicted != labels[i:i + lookahead])
+        # Windows of one size, the last one ending at n: on JAX each new shape compiles
+        # its ops again (60 points, lookahead 128: 42 window sizes, 5 s of compiling).
+        start = min(i, n - size)
+        window = xb[start:start + size]
+        predicted = ops.convert_to_numpy(ops.argmax(ops.matmul(window, weights), axis=1))[i - start:]
+        wrong = np.flatnonzero(predicted != labels[i:start + size])
         if not len(wrong):
-            i += lookahead
+            i = start + size
             continue
         j = i + int(wrong[0])
         delta = (ops.one_hot(int(predicted[wrong[0]]), num_classes)

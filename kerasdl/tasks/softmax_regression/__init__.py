@@ -161,6 +161,8 @@ def run(config, run):
         kept[model] = dict(rows[-len(config.learning_rates) + best], file=_model_file(model, config))
         run.save_model(net.to_keras(replica=best, input_shape=ds.input_shape, value_range=ds.value_range,
                                     name=f"{model}_regression"), kept[model]["file"])
+        if kept[model]["file"] == "model.keras":  # logistic: P(label1), so the pair in that order
+            run.write_classes(list(ds.class_names) if model == "softmax" else [label0, label1], ds.value_range)
         weights = ops.convert_to_numpy(net.weights[0][best])[:-1].T
         limit = np.abs(weights).max()
         titles = ([f"{label1} vs {label0}"] if model == "logistic" else list(ds.class_names))
