@@ -4,7 +4,9 @@
     python -m kerasdl <task> [options]       run one experiment
     python -m kerasdl data list              every data set and where it was found
     python -m kerasdl report RUN_DIR         publish a finished run to plots/ and reports/
-    python -m kerasdl predict MODEL INPUT... classify images with a trained model
+    python -m kerasdl tune <task> [options]  a KerasTuner search over the task's space
+    python -m kerasdl predict MODEL INPUT... predict with a trained model
+    python -m kerasdl export MODEL --format  a trained model in a serving format
 
 The backend is fixed (kerasdl.backend.select) before any module that imports
 keras is loaded. A UserError ends the command with one line and exit 2; any
@@ -14,6 +16,7 @@ other exception with one line and exit 1, unless --debug asks for the traceback.
 import argparse
 import dataclasses
 import difflib
+import errno
 import json
 import os
 import signal
@@ -22,7 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-from kerasdl import backend, tasks
+from kerasdl import backend, errors, tasks
 from kerasdl.errors import UserError
 
 PROG = "python -m kerasdl"
@@ -32,7 +35,9 @@ COMMANDS = {
     "data": "data sets: `data list` shows each one and where it was (or would be) found",
     "report": "publish a finished run folder to plots/ and reports/",
     "bench": "measure training throughput per backend and precision (reports/bench.md)",
-    "predict": "classify images (or read clocks) with a trained model: predict MODEL INPUT...",
+    "tune": "a KerasTuner hyperparameter search: tune <task> [options] (tuning/<task>/<name>/)",
+    "predict": "predict with a trained model: predict MODEL INPUT...",
+    "export": "a trained model as SavedModel, ONNX, LiteRT...: export MODEL --format FORMAT",
 }
 
 
@@ -69,7 +74,9 @@ def main(argv=None):
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
     try:
-        return _dispatch(argv)
+        code = _dispatch(argv)
+        errors.raise_if_signalled()  # a signal whose KeyboardInterrupt was swallowed on the way
+        return code
     except BrokenPipeError:
         # The reader went away (`kerasdl data list | head`): not an error of ours.
         # Point stdout at devnull so Python's own flush at exit stays quiet.
@@ -83,6 +90,15 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("kerasdl: interrupted; files already finished are kept", file=sys.stderr)
         return 130
+    except OSError as e:
+        if debug or e.errno not in _STORAGE_ERRORS:
+            raise
+        # A full disk or a folder we may not write: the user's to fix, and nothing half-written
+        # is left (every file is written beside its place, then renamed).
+        where = f" writing {e.filename}" if e.filename else ""
+        print(f"kerasdl: error: {_STORAGE_ERRORS[e.errno]}{where}; free some space or give another "
+              "folder (--out)", file=sys.stderr)
+        return 2
     except Exception as e:  # noqa: BLE001 - the one place that turns bugs into one line
         if debug:
             raise
@@ -92,7 +108,12 @@ def main(argv=None):
         return 1
 
 
+_STORAGE_ERRORS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+                   errno.EACCES: "permission denied", errno.EROFS: "the file system is read-only"}
+
+
 def _interrupt(signum, frame):
+    errors.note_signal(signum)
     raise KeyboardInterrupt(f"signal {signum}")
 
 
@@ -114,6 +135,10 @@ def _dispatch(argv):
         return _bench_command(rest)
     if command == "predict":
         return _predict_command(rest)
+    if command == "tune":
+        return _tune_command(rest)
+    if command == "export":
+        return _export_command(rest)
     if command in tasks.available():
         return _task_command(command, rest)
     known = list(COMMANDS) + list(tasks.available())
@@ -127,7 +152,7 @@ def _dispatch(argv):
 COMMON_FIELDS = ("seed", "epochs", "batch_size", "data_dir")
 
 
-def _task_options(parser, defaults):
+def _task_options(parser, defaults, publish_help=None):
     """Every Config field is an option (--batch-size for batch_size) with its declared
     help and default; then the options of the run itself."""
     from kerasdl import config as configs
@@ -155,31 +180,82 @@ def _task_options(parser, defaults):
                          help="Keras dtype policy (default auto: the task's preferred mixed "
                               "policy where it was measured faster, else float32)")
     runopts.add_argument("--publish", action="store_true",
-                         help="copy the figures to plots/ and the report to reports/<task>.md")
+                         help=publish_help or "copy the figures to plots/ and the report to reports/<task>.md")
     runopts.add_argument("--debug", action="store_true", help="show full tracebacks")
 
 
 def _task_command(name, argv):
     # The backend must be fixed before the task module (and so keras) is imported.
+    backend_name = select_backend(name, argv)
+    module = tasks.load(name)
+    args = task_parser(name, module).parse_args(argv)
+
+    # === Everything that can be checked before the run folder exists ===
+    config = task_config(name, module, args)
+    from kerasdl import runs
+
+    root = runs.check_out_root(args.out)
+    section = module.variant(config) if hasattr(module, "variant") else None
+    if section is not None:
+        runs.check_name(section, "section key")
+    precision = backend.resolve_precision(args.precision, getattr(module, "PRECISION", "float32"),
+                                          backend_name)
+    info = run_info(name, " ".join([PROG, name, *argv]), backend_name, precision, config, args.quick,
+                    section)
+    run = runs.Run(name, root=root, run_id=runs.new_run_id(backend_name, info["seed"]), info=info)
+    begin_run(run, config)
+    print(f"kerasdl {name}: backend {backend_name}, precision {precision}, run folder {run.dir}",
+          file=sys.stderr)
+
+    # === The run ===
+    metrics = execute(module, config, run)
+    print(_summary(name, metrics, getattr(module, "HEADLINE", None), run))
+    if args.publish:
+        target, copied = runs.publish(run.dir, key=section)
+        print(f"published: {target} ({copied} figures)")
+    return 0
+
+
+# The steps of a task command, shared with `tune` (each trial is a run of the task).
+
+def select_backend(name, argv):
+    """Fix the backend (argv's --backend, else the environment's) before the task
+    module, and so keras, is imported; returns its name."""
     pre = _Parser(prog=f"{PROG} {name}", add_help=False)
     pre.add_argument("--backend", choices=backend.BACKENDS)
     known, _ = pre.parse_known_args(argv)
-    backend_name = backend.select(known.backend)
+    return backend.select(known.backend)
 
-    module = tasks.load(name)
+
+def task_parser(name, module, prog=None, description=None, publish_help=None):
+    """The parser of `<task> [options]`: every Config field, then the run's options."""
     from kerasdl import config as configs
 
-    defaults = module.Config()
     quick = ", ".join(f"{k}={configs.format_value(v)}" for k, v in module.QUICK.items()) or "nothing"
     parser = _Parser(
-        prog=f"{PROG} {name}",
-        description=(module.__doc__ or "").strip().splitlines()[0],
+        prog=prog or f"{PROG} {name}",
+        description=description or (module.__doc__ or "").strip().splitlines()[0],
         epilog=f"--quick sets {quick}. Options and --set override --quick.",
     )
-    _task_options(parser, defaults)
-    args = parser.parse_args(argv)
+    _task_options(parser, module.Config(), publish_help)
+    return parser
 
-    # === Everything that can be checked before the run folder exists ===
+
+def task_overrides(module, args):
+    """The fields the command line sets, {field: text}: the options, then --set (the later wins)."""
+    from kerasdl import config as configs
+
+    options = {k: getattr(args, f"field_{k}") for k in dataclasses.asdict(module.Config())
+               if getattr(args, f"field_{k}") is not None}
+    return {**options, **configs.parse_set_pairs(args.set)}
+
+
+def task_config(name, module, args, presets=()):
+    """The run's Config, checked before any run folder exists: the defaults, then --quick,
+    then `presets` ((overrides, source) pairs, such as tune's --budget), then the
+    options and --set."""
+    from kerasdl import config as configs
+
     unused = [k for k in COMMON_FIELDS if getattr(args, f"unused_{k}", None) is not None]
     if unused:
         raise UserError(f"task {name!r} does not use --{unused[0].replace('_', '-')}")
@@ -189,52 +265,50 @@ def _task_command(name, argv):
     if data_dir and not Path(data_dir).is_dir():
         raise UserError(f"--data-dir {data_dir}: no such directory")
 
-    config = defaults
+    config = module.Config()
     if args.quick:
         config = configs.apply_overrides(config, module.QUICK, source="--quick")
-    options = {k: getattr(args, f"field_{k}") for k in dataclasses.asdict(defaults)
-               if getattr(args, f"field_{k}") is not None}
-    config = configs.apply_overrides(config, options, source="option")
-    config = configs.apply_overrides(config, configs.parse_set_pairs(args.set))
+    for overrides, source in presets:
+        config = configs.apply_overrides(config, overrides, source=source)
+    config = configs.apply_overrides(config, task_overrides(module, args))
     seed = getattr(config, "seed", 0)
     if not 0 <= seed < 2 ** 32:  # what numpy, and so keras.utils.set_random_seed, accepts
         raise UserError(f"seed={seed}: expected a value in [0, 2**32 - 1]")
     _check_before_run(module, config)
+    return config
 
-    from kerasdl import runs
 
-    root = runs.check_out_root(args.out)
-    section = module.variant(config) if hasattr(module, "variant") else None
-    if section is not None:
-        runs.check_name(section, "section key")
-    precision = backend.resolve_precision(args.precision, getattr(module, "PRECISION", "float32"),
-                                          backend_name)
-
-    import keras
-
+def run_info(name, command, backend_name, precision, config, quick, section=None):
+    """What a run knows about itself (`Run.info`: its report's header reads it)."""
     from kerasdl import report
 
-    keras.utils.set_random_seed(seed)
-    backend.set_precision(precision)
-    info = {
+    return {
         "task": name,
-        "command": " ".join([PROG, name, *argv]),
+        "command": command,
         "backend": backend_name,
         "precision": precision,
-        "seed": seed,
-        "quick": args.quick,
+        "seed": getattr(config, "seed", 0),
+        "quick": quick,
         "section": section,
         "machine": report.machine(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    run = runs.Run(name, root=root, run_id=runs.new_run_id(backend_name, seed), info=info)
-    run.write_json("config.json", {**info, "config": dataclasses.asdict(config),
+
+
+def begin_run(run, config):
+    """Seed and dtype policy from the run's info, then config.json and status 'running'."""
+    import keras
+
+    keras.utils.set_random_seed(run.info["seed"])
+    backend.set_precision(run.info["precision"])
+    run.write_json("config.json", {**run.info, "config": dataclasses.asdict(config),
                                    "versions": backend.versions()})
     run.set_status("running")
-    print(f"kerasdl {name}: backend {backend_name}, precision {precision}, run folder {run.dir}",
-          file=sys.stderr)
 
-    # === The run ===
+
+def execute(module, config, run):
+    """`module.run(config, run)`, keeping the folder's status.json true; returns the metrics
+    (also written to metrics.json, with the wall time and peak memory)."""
     started = time.perf_counter()
     try:
         metrics = module.run(config, run) or {}
@@ -249,11 +323,7 @@ def _task_command(name, argv):
     run.write_json("resolved_config.json", dataclasses.asdict(run.resolved_config or config))
     run.write_metrics(metrics)
     run.set_status("finished")
-    print(_summary(name, metrics, getattr(module, "HEADLINE", None), run))
-    if args.publish:
-        target, copied = runs.publish(run.dir, key=section)
-        print(f"published: {target} ({copied} figures)")
-    return 0
+    return metrics
 
 
 def _peak_memory_mb():
@@ -353,36 +423,116 @@ def _bench_command(argv):
     return bench.main(argv, parser_class=_Parser, prog=f"{PROG} bench")
 
 
+def _tune_command(argv):
+    from kerasdl import tune
+
+    return tune.main(argv, parser_class=_Parser, prog=f"{PROG} tune")
+
+
+def _export_command(argv):
+    from kerasdl import export
+
+    return export.main(argv, parser_class=_Parser, prog=f"{PROG} export")
+
+
 def _predict_command(argv):
     parser = _Parser(prog=f"{PROG} predict",
                      description="predict with a trained model: the top classes of a classifier, "
-                                 "the time (HH:MM) for the clock reader",
+                                 "the time (HH:MM) for the clock reader, samples from a GAN or a VAE, "
+                                 "a VAE's reconstructions of its inputs",
                      epilog="Images are converted to the model's channels and resized to its input "
                             "size; arrays are taken as the data set's own values. The model is loaded "
-                            "in Keras's safe mode: a model holding a Lambda layer is refused.")
+                            "in Keras's safe mode: a model holding a Lambda layer is refused. "
+                            "Examples: predict runs/classify/RUN shoe.png --top 3; "
+                            "predict runs/gan/RUN --samples 64 --output samples.png; "
+                            "predict runs/vae/RUN digits.npy --output reconstructions.png; "
+                            "predict runs/emotion-rnn/RUN \"what a day\" tweets.txt --top 3")
     parser.add_argument("model", help="a run folder (its model.keras) or a .keras file")
-    parser.add_argument("inputs", nargs="+", metavar="INPUT",
-                        help="image files (PNG, JPEG, ...), folders of images, or .npy/.npz arrays")
+    parser.add_argument("inputs", nargs="*", metavar="INPUT",
+                        help="image files (PNG, JPEG, ...), folders of images, or .npy/.npz arrays; "
+                             "for a text model, texts in quotes or .txt files with one text a line")
     parser.add_argument("--top", type=int, metavar="K", help="the K most likely classes (default 1)")
-    parser.add_argument("--output", metavar="FILE", help="write the predictions to FILE.csv or FILE.json")
+    parser.add_argument("--samples", type=int, metavar="N",
+                        help="GAN or VAE: draw N samples (no INPUT needed)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of --samples (default 0)")
+    parser.add_argument("--output", metavar="FILE",
+                        help="write the predictions to FILE.csv or FILE.json; generated or "
+                             "reconstructed images to FILE.png (a sheet) or FILE.npy (default: "
+                             "samples.png or reconstructions.png here)")
     parser.add_argument("--backend", choices=backend.BACKENDS,
                         help="Keras backend (default: KERAS_BACKEND, else the fastest on this device)")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     args = parser.parse_args(argv)
     if args.top is not None and args.top < 1:
         raise UserError(f"--top {args.top}: expected a positive number of classes")
+    if args.samples is not None and not 1 <= args.samples <= 10_000:
+        raise UserError(f"--samples {args.samples}: expected a number of samples from 1 to 10000")
+    if not 0 <= args.seed < 2 ** 32:
+        raise UserError(f"--seed {args.seed}: expected a value in [0, 2**32 - 1]")
     backend.select(args.backend)
     from kerasdl import predict
 
-    output = predict.check_output(args.output)
+    image_output = Path(args.output or "x").suffix.lower() in (".png", ".npy")
+    output = predict.check_output(args.output, (".csv", ".json", ".png", ".npy"))
     predictor = predict.load(args.model)
-    if predictor.kind == "clock" and args.top is not None:
+    kind = predictor.kind
+    if args.top is not None and kind == "clock":
         raise UserError("--top: the clock reader reads one time per image; --top is for classifiers")
+    if args.top is not None and kind not in ("classifier", "text"):
+        raise UserError(f"--top is for classifiers; this model is a {kind} model")
+    if kind in ("gan", "vae"):
+        return _predict_generative(predict, predictor, args, output)
+    if args.samples is not None:
+        raise UserError(f"--samples is for GANs and VAEs; this model is a {kind} model")
+    if image_output:
+        raise UserError(f"--output {args.output}: a {kind} model's predictions go to a .csv or .json file")
+    if not args.inputs:
+        raise UserError("no INPUT given: " + ("give texts in quotes or .txt files with one text a line"
+                                              if kind == "text" else
+                                              "name image files, folders of images or .npy/.npz arrays"))
     names, x = predict.read_inputs(args.inputs, predictor)
     predictions = predict.predict(predictor, names, x, top=args.top or 1)
+    _write_predictions(predict, predictions, predictor, output)
+    return 0
+
+
+def _write_predictions(predict, predictions, predictor, output):
     if output is not None:
         predict.write(predictions, predictor, output)
         print(f"{len(predictions)} predictions written to {output}", file=sys.stderr)
     else:
         print(predict.table(predictions))
+
+
+def _predict_generative(predict, predictor, args, output):
+    """A GAN's or a VAE's samples (--samples N), or a VAE's reconstructions of its inputs."""
+    if args.samples is not None and args.inputs:
+        raise UserError("give either --samples N (new samples) or INPUTs (a VAE reconstructs them), not both")
+    if args.samples is None and not (args.inputs and predictor.kind == "vae"):
+        what = "INPUTs to reconstruct or " if predictor.kind == "vae" else ""
+        raise UserError(f"a {predictor.kind} model takes {what}--samples N (e.g. --samples 64)")
+    if args.samples is not None:
+        images = predict.generate(predictor, args.samples, seed=args.seed)
+        columns = 8
+        default, what = "samples.png", f"{args.samples} samples"
+    else:
+        _, x = predict.read_inputs(args.inputs, predictor)
+        originals, rebuilt = predict.reconstruct(predictor, x)
+        npy = output is not None and output.suffix.lower() == ".npy"
+        # The .npy holds the reconstructions; the sheet shows each input above its own.
+        columns = min(8, len(x))
+        images = rebuilt if npy else predict.above_each_other(originals, rebuilt, columns)
+        default, what = "reconstructions.png", f"{len(x)} reconstructions (inputs above them)"
+    if images.ndim == 2:  # gan-2d: points, not images
+        if output is not None and output.suffix.lower() not in (".csv", ".json"):
+            raise UserError(f"--output {output}: this GAN draws 2-D points; write them to .csv or .json")
+        _write_predictions(predict, predict.point_rows(images), predictor, output)
+        return 0
+    if output is None:
+        output = Path(default)
+    elif output.suffix.lower() not in (".png", ".npy"):
+        raise UserError(f"--output {output}: images go to a .png sheet or a .npy array")
+    predict.write_images(images, output, columns)
+    print(f"{what} written to {output}", file=sys.stderr)
     return 0
+

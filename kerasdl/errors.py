@@ -23,3 +23,22 @@ class DataNotFound(UserError):
 
 class DataCorrupt(UserError):
     """A data file was found but could not be read (truncated, wrong format)."""
+
+
+# === Stop signals ===
+# SIGTERM raises KeyboardInterrupt in whatever Python code runs when it arrives. When that
+# is a weakref callback or a __del__ (the garbage collector's), Python prints "Exception
+# ignored" and goes on as if nothing happened (seen in `tune`: a search killed mid-trial
+# finished all its trials). So the signal is also noted here, and the next safe point
+# (every training step, every trial, the end of a command) raises it again.
+_signals = []
+
+
+def note_signal(signum):
+    _signals.append(signum)
+
+
+def raise_if_signalled():
+    """KeyboardInterrupt if a stop signal arrived (even one whose exception was lost)."""
+    if _signals:
+        raise KeyboardInterrupt(f"signal {_signals[-1]}")

@@ -11,9 +11,17 @@ Loading is Keras's safe mode: a model file cannot run code, so a `.keras`
 holding a `Lambda` layer is refused. kerasdl's own custom layers load because
 the task package named in config.json is imported first (it registers them).
 
-Two kinds of model are read: classifiers (one output of N class scores; the
-top K classes with their probability, or their score where the outputs are not
-probabilities) and the clock reader (the time as HH:MM).
+Kinds of model read: classifiers (one output of N class scores; the top K
+classes with their probability, or their score where the outputs are not
+probabilities), the clock reader (the time as HH:MM), and the generative models:
+a GAN draws `--samples N` (images, or the points of gan-2d) and a VAE draws
+samples from its prior or reconstructs the images it is given.
+
+Text models read strings given on the command line or `.txt` files (one text a
+line): a model whose input is strings (TextVectorization inside it, saved from
+TensorFlow) takes them as they are; a token-id model (emotion-rnn's, which
+trains on every backend) has its cleaning, vocabulary and length in the
+`text.json` beside it in the run folder (kerasdl.tasks.emotion_rnn.encoder).
 """
 
 import io
@@ -42,7 +50,8 @@ class Predictor:
     task: str | None = None         # the task that trained it (config.json), if known
     class_names: list = field(default_factory=list)
     value_range: tuple = (0, 255)   # the pixel values the model was trained on
-    kind: str = "classifier"        # classifier or clock
+    kind: str = "classifier"        # classifier, clock, gan, vae or text
+    text: object = None             # a token-id text model: the TextEncoder of its text.json
 
     @property
     def input_shape(self):
@@ -67,15 +76,29 @@ def _read_json(path):
 
 
 def _layer_classes(config):
-    """Every class_name in a saved model's config, at any depth."""
+    """Every (class_name, registered_name) in a saved model's config, at any depth."""
+    for entry in _objects(config):
+        yield entry["class_name"], entry.get("registered_name")
+
+
+def _objects(config):
+    """Every serialised object (a dict with a class_name) in a saved model's config."""
     if isinstance(config, dict):
         if isinstance(config.get("class_name"), str):
-            yield config["class_name"], config.get("registered_name")
+            yield config
         for value in config.values():
-            yield from _layer_classes(value)
+            yield from _objects(value)
     elif isinstance(config, list):
         for value in config:
-            yield from _layer_classes(value)
+            yield from _objects(value)
+
+
+def kerasdl_modules(saved):
+    """The kerasdl modules that define the custom classes a saved model uses (where
+    `register_keras_serializable` runs), e.g. kerasdl.tasks.gan.model."""
+    return sorted({entry["module"] for entry in _objects(saved)
+                   if str(entry.get("registered_name") or "").startswith("kerasdl>")
+                   and str(entry.get("module") or "").startswith("kerasdl.")})
 
 
 def _saved_config(path):
@@ -92,14 +115,21 @@ def _saved_config(path):
 
 
 def _import_tasks(task, saved):
-    """Import the task package(s) whose custom layers the model uses, so they are registered."""
+    """Import the modules whose custom layers the model uses, so that they are registered:
+    those the saved config names (kerasdl's own only), and the task that trained it."""
+    import importlib
+
     from kerasdl import tasks
 
-    custom = any(str(registered or "").startswith("kerasdl>") for _, registered in _layer_classes(saved))
+    for module in kerasdl_modules(saved):
+        try:
+            importlib.import_module(module)
+        except ImportError:  # saved by another version of kerasdl: the task import below may do
+            pass
     if task in tasks.available():
         tasks.load(task)
-    elif custom:  # a bare .keras file of kerasdl's: register every task's layers
-        for name in tasks.available():
+    elif any(str(registered or "").startswith("kerasdl>") for _, registered in _layer_classes(saved)):
+        for name in tasks.available():  # a bare .keras file of kerasdl's: register every task's layers
             tasks.load(name)
 
 
@@ -117,6 +147,12 @@ def load(model):
         raise UserError(f"{path}: refused: it holds a Lambda layer, whose Python code would run on "
                         "loading; kerasdl loads models in Keras's safe mode only")
 
+    foreign = [f"{entry['module']}.{entry['class_name']}" for entry in _objects(saved)
+               if entry.get("module") and not str(entry["module"]).split(".")[0] in ("keras", "kerasdl")]
+    if foreign:
+        raise UserError(f"{path}: refused: it names {foreign[0]}, a class from outside Keras and "
+                        "kerasdl; kerasdl loads models built from those only (Keras's safe mode)")
+
     run_dir = _run_folder(path)
     config = _read_json(run_dir / "config.json") if run_dir else {}
     task = config.get("task")
@@ -131,8 +167,15 @@ def load(model):
     except Exception as e:  # noqa: BLE001 - a corrupt archive or an unknown layer: one line
         raise UserError(f"{path}: could not be loaded ({type(e).__name__}: {_first_line(e)})") from None
 
+    generative = _generative_kind(net)
+    if generative:
+        predictor = Predictor(net, path, task, kind=generative)
+        if generative == "vae":
+            predictor.value_range = tuple(net.value_range)
+        return predictor
     net = _inference_model(net, path)
     predictor = Predictor(net, path, task)
+    _recognise_text(predictor, run_dir)
     if task == "clock" or isinstance(net.output, dict):
         predictor.kind = "clock"
         return predictor
@@ -142,6 +185,26 @@ def load(model):
                         f"({task or 'unknown task'}) outputs {shapes}")
     _describe_classes(predictor, run_dir, config)
     return predictor
+
+
+def _recognise_text(predictor, run_dir):
+    """Kind "text" for a model that reads strings, or for one with a text.json beside it."""
+    from kerasdl.tasks.emotion_rnn.encoder import FILE, TextEncoder
+
+    inputs = predictor.model.inputs
+    if len(inputs) == 1 and "string" in str(inputs[0].dtype):
+        predictor.kind = "text"
+    elif run_dir is not None and (run_dir / FILE).is_file():
+        predictor.kind, predictor.text = "text", TextEncoder.load(run_dir / FILE)
+
+
+def _generative_kind(net):
+    """'gan' for a model with a generator it samples from, 'vae' for one that reconstructs, else None."""
+    if hasattr(net, "generator") and hasattr(net, "z_dim"):
+        return "gan"
+    if hasattr(net, "reconstruct") and hasattr(net, "decoder"):
+        return "vae"
+    return None
 
 
 def _inference_model(net, path):
@@ -160,9 +223,11 @@ def _inference_model(net, path):
                     "reads functional and sequential models (or a wrapper holding one as `classifier`)")
 
 
-def _first_line(exc):
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def _first_line(exc, limit=300):
+    """An exception's first line, without the object config Keras appends, at most `limit` characters."""
+    text = str(exc).strip().split(" Full object config:")[0]
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line if len(line) <= limit else line[:limit - 3] + "..."
 
 
 def _describe_classes(predictor, run_dir, config):
@@ -200,12 +265,16 @@ def _dataset_classes(config):
 # === Inputs ===
 
 def read_inputs(inputs, predictor):
-    """(names, array) of every input: image files, folders of images, .npy/.npz arrays."""
+    """(names, array) of every input: image files, folders of images, .npy/.npz arrays;
+    for a text model, texts (`read_texts`)."""
+    if predictor.kind == "text":
+        return read_texts(inputs)
     names, arrays = [], []
     for item in inputs:
         path = Path(item)
         if not path.exists():
-            raise UserError(f"{path}: no such file or folder")
+            raise UserError(f"{path}: no such file or folder (this {predictor.kind} model reads images or "
+                            "arrays; text goes to a text model)")
         if path.is_dir():
             files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
             if not files:
@@ -228,8 +297,44 @@ def read_inputs(inputs, predictor):
     return names, np.concatenate(arrays).astype(np.float32)
 
 
+def read_texts(inputs):
+    """(names, texts) for a text model: every INPUT is a text, except an existing .txt
+    file, read as UTF-8 with one text a line (blank lines skipped). An existing image,
+    array or folder is refused: a text model reads no images."""
+    names, texts = [], []
+    for item in inputs:
+        path = Path(item)
+        if path.suffix.lower() == ".txt" and path.is_file():
+            try:
+                lines = path.read_text(encoding="utf-8-sig").splitlines()
+            except (OSError, UnicodeDecodeError) as e:
+                raise UserError(f"{path}: not a readable UTF-8 text file ({_first_line(e)})") from None
+            found = [(k, line.strip()) for k, line in enumerate(lines, 1) if line.strip()]
+            if not found:
+                raise UserError(f"{path}: no text in it; expected one text a line")
+            names += [f"{path}:{k}" for k, _ in found]
+            texts += [line for _, line in found]
+        elif path.exists() and (path.is_dir() or path.suffix.lower() in (*IMAGE_SUFFIXES, *ARRAY_SUFFIXES)):
+            raise UserError(f"{path}: this is a text model: give texts in quotes, or .txt files with one "
+                            "text a line, not images or arrays")
+        else:
+            names.append(item if len(item) <= 60 else item[:57] + "...")
+            texts.append(item)
+    if not texts:
+        raise UserError("no inputs given")
+    return names, np.array(texts, dtype=object)
+
+
+def _text_batch(predictor, texts):
+    """Texts as the model's input: token ids (text.json), or the strings in the input's shape."""
+    if predictor.text is not None:
+        return predictor.text.encode(texts)
+    texts = np.asarray(texts).astype(str)
+    return texts[:, None] if len(predictor.input_shape) == 1 else texts
+
+
 def _image_shape(predictor):
-    shape = predictor.input_shape
+    shape = predictor.input_shape if predictor.kind != "vae" else tuple(predictor.model.encoder.input_shape[1:])
     if len(shape) == 3 and shape[-1] in (1, 3, 4):
         return shape
     raise UserError(f"{predictor.path}: the model takes inputs of shape {shape}, not images; "
@@ -274,7 +379,7 @@ def read_array(path, predictor):
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise UserError(f"{path}: not a readable .npy/.npz array ({_first_line(e)})") from None
-    shape = predictor.input_shape
+    shape = _image_shape(predictor) if predictor.kind == "vae" else predictor.input_shape
     if not np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_:
         raise UserError(f"{path}: expected a numeric array, received dtype {array.dtype}")
     if tuple(array.shape) == shape:
@@ -304,6 +409,8 @@ def predict(predictor, names, x, top=1, batch_size=256):
             formulation = {1: "regression_mse", 2: "regression_cyclic"}.get(n_classes, "classification")
         minutes = times.decode(formulation, outputs, n_classes)
         return [{"input": name, "time": times.format_time(m)} for name, m in zip(names, minutes)]
+    if predictor.kind == "text":
+        x = _text_batch(predictor, x)
 
     outputs = np.asarray(predictor.model.predict(x, batch_size=batch_size, verbose=0), np.float64)
     if outputs.shape[-1] == 1:  # one sigmoid unit: P(second class)
@@ -313,6 +420,74 @@ def predict(predictor, names, x, top=1, batch_size=256):
     order = np.argsort(-outputs, axis=-1, kind="stable")[:, :k]
     return [{"input": name, "top": [{"class": predictor.class_names[c], column: float(row[c])} for c in best]}
             for name, row, best in zip(names, outputs, order)]
+
+
+# === Generative models ===
+
+def generate(predictor, n, seed=0):
+    """`n` samples: a GAN's images in [0, 1] (N, H, W, C), or gan-2d's points (N, 2);
+    a VAE's decoded draws from its N(0, I) prior, in [0, 1]. Seeded: the same seed, the same samples."""
+    rng = np.random.default_rng(seed)
+    net = predictor.model
+    if predictor.kind == "gan":
+        z = rng.standard_normal((n, net.z_dim)).astype(np.float32)
+        out = np.asarray(net.generator.predict(z, batch_size=256, verbose=0), np.float32)
+        return np.clip((out + 1.0) / 2.0, 0.0, 1.0) if out.ndim == 4 else out  # tanh range -> [0, 1]
+    z = rng.standard_normal((n, net.latent_dim)).astype(np.float32)
+    return np.asarray(net.decode(z), np.float32)
+
+
+def reconstruct(predictor, x):
+    """(inputs, reconstructions), both in [0, 1], for a VAE."""
+    lo, hi = predictor.value_range
+    originals = np.clip((np.asarray(x, np.float32) - lo) / (hi - lo), 0.0, 1.0)
+    return originals, np.asarray(predictor.model.reconstruct(x), np.float32)
+
+
+def above_each_other(originals, rebuilt, columns=8):
+    """Rows of `columns` inputs, each row followed by their reconstructions; a short last
+    row is padded with blank (white) images so that every image stays above its own."""
+    stacked = []
+    for k in range(0, len(originals), columns):
+        for part in (originals[k:k + columns], rebuilt[k:k + columns]):
+            blank = np.ones((columns - len(part), *part.shape[1:]), np.float32)
+            stacked.append(np.concatenate([part, blank]))
+    return np.concatenate(stacked)
+
+
+def tile(images, columns=8):
+    """Images in [0, 1] (N, H, W, C) -> one uint8 picture of them in rows of `columns`,
+    a 2-pixel gap between them."""
+    n, height, width, channels = images.shape
+    columns = max(1, min(columns, n))
+    rows_ = -(-n // columns)
+    gap = 2
+    sheet = np.ones(((height + gap) * rows_ - gap, (width + gap) * columns - gap, channels), np.float32)
+    for k, image in enumerate(images):
+        r, c = divmod(k, columns)
+        sheet[r * (height + gap):r * (height + gap) + height, c * (width + gap):c * (width + gap) + width] = image
+    sheet = np.round(np.clip(sheet, 0, 1) * 255).astype(np.uint8)
+    return sheet[..., 0] if channels == 1 else sheet
+
+
+def write_images(images, output, columns=8):
+    """A .png sheet of `images` (in [0, 1]) or the raw .npy array, written atomically."""
+    from kerasdl import runs
+
+    output = Path(output)
+    buf = io.BytesIO()
+    if output.suffix.lower() == ".npy":
+        np.save(buf, images)
+    else:
+        from PIL import Image
+
+        Image.fromarray(tile(images, columns)).save(buf, format="PNG")
+    return runs.atomic_write(output, buf.getvalue())
+
+
+def point_rows(points):
+    """gan-2d's samples as rows for the table, CSV or JSON."""
+    return [{"sample": k, "x": float(p[0]), "y": float(p[1])} for k, p in enumerate(points)]
 
 
 def is_probabilities(outputs, tolerance=1e-3):
@@ -325,8 +500,8 @@ def rows(predictions):
     """Flat rows (one per input and rank) for a table or a CSV."""
     flat = []
     for p in predictions:
-        if "time" in p:
-            flat.append({"input": p["input"], "time": p["time"]})
+        if "top" not in p:  # already flat: a time, a sample point
+            flat.append(dict(p))
             continue
         for rank, entry in enumerate(p["top"], 1):
             flat.append({"input": p["input"], "rank": rank, **entry})
@@ -371,13 +546,13 @@ def write(predictions, predictor, output):
     return runs.atomic_write(output, buf.getvalue())
 
 
-def check_output(output):
-    """--output must name a .csv or .json file in a folder that is not a file."""
+def check_output(output, suffixes=(".csv", ".json")):
+    """--output must name a file with one of `suffixes` in a folder that is not a file."""
     if output is None:
         return None
     path = Path(output)
-    if path.suffix.lower() not in (".csv", ".json"):
-        raise UserError(f"--output {output}: expected a file name ending in .csv or .json")
+    if path.suffix.lower() not in suffixes:
+        raise UserError(f"--output {output}: expected a file name ending in {' or '.join(suffixes)}")
     if path.is_dir():
         raise UserError(f"--output {output}: is a folder; give a .csv or .json file name")
     return path

@@ -288,3 +288,18 @@ def test_seed_beyond_what_the_backends_take_is_one_line(run_cli, tmp_path):
 
 def metrics_peak_memory(folder):
     return json.loads((folder / "metrics.json").read_text())["peak_memory_mb"]
+
+
+def test_a_full_disk_is_one_line_and_exit_2(run_cli, monkeypatch):
+    import errno
+
+    from kerasdl import cli
+
+    def full(argv):
+        raise OSError(errno.ENOSPC, "No space left on device", "/runs/classify/x/model.keras")
+
+    monkeypatch.setattr(cli, "_dispatch", full)
+    code, _, err = run_cli("classify")
+    assert code == 2
+    assert err.strip() == ("kerasdl: error: no space left on the device writing "
+                           "/runs/classify/x/model.keras; free some space or give another folder (--out)")

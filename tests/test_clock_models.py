@@ -119,30 +119,3 @@ def test_predict_and_read_time_trace_a_model_once():
     for seed in range(4):
         read_time(reader, _images(1, size=40 + 8 * seed, seed=seed)[0])
     assert reader.predict_function.experimental_get_tracing_count() == 1
-
-
-def test_hypermodel_defaults_and_overrides():
-    import keras_tuner
-
-    from kerasdl.tasks.clock import model as cm
-
-    hypermodel = cm.ClockHyperModel(input_shape=(24, 24, 1), input_size=16)
-    hp = keras_tuner.HyperParameters()
-    model = hypermodel.build(hp)
-    assert hp.values == {"base_width": 16, "depth": 4, "dense": 128, "dropout": 0.2,
-                         "learning_rate": 3e-3, "hour_loss_weight": 1.0, "minute_loss_weight": 1.0}
-    assert model.optimizer is not None  # compiled, as a tuner needs
-    convs = [layer.name for layer in model.layers if layer.name.endswith("_conv")]
-    assert len(convs) == 4
-    hp = keras_tuner.HyperParameters()
-    hp.Fixed("depth", 2)
-    hp.Fixed("base_width", 8)
-    model = hypermodel.build(hp)
-    assert [layer.filters for layer in model.layers if layer.name.endswith("_conv")] == [8, 16]
-    assert cm.widths_for(16, 5) == (16, 32, 64, 64, 64)
-    assert {layer.momentum for layer in model.layers if layer.name.endswith("_bn")} == {0.99}
-    from kerasdl.training.fit import bn_momentum
-
-    short = cm.ClockHyperModel(input_shape=(24, 24, 1), input_size=16, steps=200).build(
-        keras_tuner.HyperParameters())
-    assert {layer.momentum for layer in short.layers if layer.name.endswith("_bn")} == {bn_momentum(200)}

@@ -276,3 +276,14 @@ def test_offline_and_download_false_skip_the_download(monkeypatch):
     with pytest.raises(DataNotFound, match="download=False"):
         data.load("mnist", download=False)
     assert calls == []
+
+
+def test_labels_outside_the_class_names_are_one_clear_error():
+    from kerasdl.data.registry import Dataset
+    from kerasdl.errors import DataCorrupt
+
+    x = np.zeros((3, 2, 2, 1), np.uint8)
+    with pytest.raises(DataCorrupt, match=r"toy: test labels run from 0 to 3, but the labels must be 0..2"):
+        Dataset("toy", x, np.array([0, 1, 2]), x, np.array([0, 3, 1]), ["a", "b", "c"], "made here")
+    with pytest.raises(DataCorrupt, match=r"train labels run from -1 to 1"):
+        Dataset("toy", x, np.array([-1, 0, 1]), x, np.array([0, 1, 1]), None, "made here")

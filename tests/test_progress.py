@@ -30,15 +30,24 @@ def test_fit_prints_lines_with_the_time_left_when_not_on_a_terminal(monkeypatch)
 
 
 def test_fit_options_by_where_the_output_goes(monkeypatch):
+    from kerasdl.training.guards import StopOnNonFiniteLoss
+
+    def kinds(options):
+        return [c if isinstance(c, str) else type(c) for c in options["callbacks"]]
+
     monkeypatch.delenv("KERASDL_QUIET", raising=False)
     monkeypatch.setattr(P, "on_terminal", lambda: True)
-    assert P.fit_options() == {"verbose": 1, "callbacks": []}  # Keras's own bar
+    options = P.fit_options()  # Keras's own bar; the NaN guard is always there
+    assert options["verbose"] == 1 and kinds(options) == [StopOnNonFiniteLoss]
     monkeypatch.setattr(P, "on_terminal", lambda: False)
     options = P.fit_options(["mine"])
-    assert options["verbose"] == 0 and options["callbacks"][0] == "mine"
-    assert isinstance(options["callbacks"][1], P.ProgressLines)
+    assert options["verbose"] == 0 and kinds(options) == ["mine", StopOnNonFiniteLoss, P.ProgressLines]
     monkeypatch.setenv("KERASDL_QUIET", "1")
-    assert P.fit_options(["mine"]) == {"verbose": 0, "callbacks": ["mine"]}
+    options = P.fit_options(["mine"])
+    assert options["verbose"] == 0 and kinds(options) == ["mine", StopOnNonFiniteLoss]
+    with P.added_callbacks(lambda: ["added"]):  # what `tune` adds to every fit of a trial
+        assert kinds(P.fit_options(["mine"])) == ["mine", StopOnNonFiniteLoss, "added"]
+    assert kinds(P.fit_options()) == [StopOnNonFiniteLoss]
 
 
 def test_loop_progress_lines(monkeypatch, capsys):

@@ -20,5 +20,6 @@ from kerasdl.data.registry import (  # noqa: F401
 # not matter. A new data module adds itself here.
 from kerasdl.data import idx, cifar, svhn, tabular, image_folder  # noqa: F401,E402
 from kerasdl.data import clocks, images64  # noqa: F401,E402
+from kerasdl.data import text  # noqa: F401,E402
 
 __all__ = ["Dataset", "Locator", "check_available", "describe", "load", "names", "register"]

@@ -330,6 +330,10 @@ def load_image_folder(data_dir=None, image_size=None, grayscale=None):
     if len(arrays["x_test"]) == 0:
         raise UserError(f"image folder {root} has no test images in test/<class>/...")
     classes = [str(c) for c in arrays["class_names"]]
+    if len(classes) < 2:
+        raise UserError(f"image folder {root}: train/ holds {len(classes)} class folder "
+                        f"({', '.join(classes) or 'none'}); a classifier needs at least two, "
+                        "one subfolder per class")
     x = arrays["x_train"]
     # The folder's name, not its path: the provenance goes into reports (see Dataset).
     kind = "image archive" if root.is_file() else "image folder"

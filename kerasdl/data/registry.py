@@ -40,7 +40,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from kerasdl import paths
-from kerasdl.errors import DataNotFound, UserError
+from kerasdl.errors import DataCorrupt, DataNotFound, UserError
 
 # Step 3. A module-level list (not a constant inside a function) so tests can
 # point it at a temp folder: the real machine has Fashion-MNIST installed here.
@@ -94,9 +94,24 @@ class Dataset:
                 )
         names = [] if self.class_names is None else self.class_names  # may be an array
         self.class_names = [str(c) for c in names]
+        self._check_labels()
         if self.value_range is None:
             self.value_range = _infer_range(self.x_train)
         self.value_range = tuple(self.value_range)
+
+    def _check_labels(self):
+        """Class labels must index the class names: a label out of range would reach the
+        loss as a backend error (TensorFlow's "Graph execution error") deep in training."""
+        for split in ("train", "test", "val"):
+            y = getattr(self, f"y_{split}")
+            if y is None or not len(y) or not _is_class_labels(y):
+                continue
+            lo, hi = int(y.min()), int(y.max())
+            if lo < 0 or (self.class_names and hi >= len(self.class_names)):
+                expected = f"0..{len(self.class_names) - 1}" if self.class_names else "0 or more"
+                raise DataCorrupt(f"{self.name}: {split} labels run from {lo} to {hi}, but the "
+                                  f"labels must be {expected} ({len(self.class_names)} class names); "
+                                  "fix the labels or the class names")
 
     # -- shape information
     @property

@@ -76,6 +76,33 @@ class Config(TaskConfig):
 
 QUICK = dict(epochs=1, train_limit=512, test_limit=256, batch_size=64)
 
+# What `python -m kerasdl tune classify` optimises: a key of run()'s metrics, measured
+# on the validation split (never the test set), and its direction.
+TUNE_OBJECTIVE = ("val_accuracy", "max")
+
+
+def search_space(hp, config):
+    """The KerasTuner search space, {Config field: value drawn from `hp`}: the layer widths
+    of the config's model (MLP or CNN), dropout, learning rate, weight decay, batch size and
+    augmentation. Each default is the grey-image recipe's (the first trial of a grid)."""
+    recipe = RECIPES[(config.model, "grey")]
+    if config.model == "cnn":
+        layers = {"widths": hp.Choice("widths", ["16,32,64", "32,64,128", "64,128,256", "32,64,128,256"],
+                                      default=format_value(recipe["widths"]))}
+    else:
+        layers = {"hidden": hp.Choice("hidden", ["256", "512,256", "1024,512,256", "1024,1024"],
+                                      default=format_value(recipe["hidden"]))}
+    return {
+        **layers,
+        "dropout": hp.Choice("dropout", [0.0, 0.1, 0.2, 0.3, 0.5], default=recipe["dropout"]),
+        "learning_rate": hp.Float("learning_rate", 3e-4, 1e-2, sampling="log",
+                                  default=recipe["learning_rate"]),
+        "weight_decay": hp.Choice("weight_decay", [0.0, 1e-4, 5e-4, 2e-3],
+                                  default=Config().weight_decay),
+        "batch_size": hp.Choice("batch_size", [64, 128, 256], default=Config().batch_size),
+        "augment": hp.Choice("augment", ["none", "shift", "flip+shift"], default=recipe["augment"]),
+    }
+
 
 def variant(config):
     return f"{config.dataset}-{config.model}"

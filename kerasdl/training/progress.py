@@ -6,6 +6,7 @@ every `interval` seconds with the step, the latest metrics, the time spent and
 the time left. Quiet when KERASDL_QUIET is set, as the tests do.
 """
 
+import contextlib
 import os
 import sys
 import time
@@ -83,10 +84,29 @@ class ProgressLines(keras.callbacks.Callback):
         print(line, file=self.stream, flush=True)
 
 
+# Makers of callbacks that every fit_options() call adds after the caller's own:
+# `kerasdl tune` adds early stopping on its objective and an epoch count to each
+# fit of a trial (see `added_callbacks`).
+_ADDED = []
+
+
+@contextlib.contextmanager
+def added_callbacks(make):
+    """Within the block, each fit_options() call also gets the callbacks `make()` returns
+    (called once per fit, so that every fit has fresh ones)."""
+    _ADDED.append(make)
+    try:
+        yield
+    finally:
+        _ADDED.remove(make)
+
+
 def fit_options(callbacks=()):
     """The `verbose` and `callbacks` arguments of `model.fit` for live progress:
     `model.fit(x, y, **fit_options([my_callback]))`."""
-    callbacks = list(callbacks)
+    from kerasdl.training.guards import StopOnNonFiniteLoss
+
+    callbacks = [*callbacks, StopOnNonFiniteLoss(), *(c for make in _ADDED for c in make())]
     if quiet():
         return {"verbose": 0, "callbacks": callbacks}
     if on_terminal():

@@ -61,8 +61,10 @@ class Config(TaskConfig):
     batch_size: int = field(128, "examples per gradient step", positive)
     learning_rate: float = field(2e-3, "peak of AdamW's warm-up + cosine schedule", positive)
     weight_decay: float = field(5e-4, "AdamW's decoupled weight decay", non_negative)
-    epsilon: float = field(0.1, "FGSM eps of adversarial training, and the eps of PGD and the "
-                           "figures", _size)
+    epsilon: float = field(0.1, "FGSM eps of adversarial training (unless train_epsilon), and the "
+                           "eps of PGD and the figures", _size)
+    train_epsilon: float | None = field(None, "FGSM eps of adversarial training when it differs "
+                                        "from epsilon (None: epsilon)", _size)
     epsilons: tuple[float, ...] = field((0.01, 0.02, 0.05, 0.1, 0.2, 0.3),
                                         "FGSM eps of the evaluation sweep", _sizes)
     adv_weight: float = field(0.5, "share of the adversarial loss in training (0.5: clean + "
@@ -81,6 +83,29 @@ class Config(TaskConfig):
 
 QUICK = dict(epochs=1, widths=(8, 16), train_limit=256, test_limit=128, pgd_limit=64,
              pgd_steps=3, batch_size=64, epsilons=(0.05, 0.1, 0.3))
+
+# What `python -m kerasdl tune adversarial` optimises: the adversarially trained model's
+# PGD accuracy at `epsilon` on the validation split (PGD, not FGSM, so that a model which
+# only masks its gradients does not win), while the training eps is searched apart from it.
+TUNE_OBJECTIVE = ("adversarial_val_pgd_accuracy", "max")
+TUNE_MONITOR = ("val_adv_accuracy", "max")
+
+
+def search_space(hp, config):
+    """The KerasTuner search space, {Config field: value drawn from `hp`}: the training eps,
+    random-start FGSM and the learning rate. Each default is the task's."""
+    default = Config()
+    return {
+        "train_epsilon": hp.Choice("train_epsilon", [0.05, 0.1, 0.15, 0.2], default=default.epsilon),
+        "random_start": hp.Boolean("random_start", default=default.random_start),
+        "learning_rate": hp.Float("learning_rate", 5e-4, 5e-3, sampling="log",
+                                  default=default.learning_rate),
+    }
+
+
+def train_epsilon(config):
+    """The FGSM eps of adversarial training (pixel scale [0, 1])."""
+    return config.epsilon if config.train_epsilon is None else config.train_epsilon
 
 
 def variant(config):
@@ -122,10 +147,10 @@ def build_models(config, ds, steps):
     """(standard CNN, AdversarialTrainer around a second CNN), both compiled for `steps` steps."""
     lo, hi = ds.value_range
     standard = compile_model(build_classifier(config, ds, steps), config, steps)
-    robust = AdversarialTrainer(build_classifier(config, ds, steps), epsilon=config.epsilon * (hi - lo),
-                                adv_weight=config.adv_weight, random_start=config.random_start,
-                                value_range=(float(lo), float(hi)), seed=config.seed,
-                                name="adversarial_trainer")
+    robust = AdversarialTrainer(build_classifier(config, ds, steps),
+                                epsilon=train_epsilon(config) * (hi - lo), adv_weight=config.adv_weight,
+                                random_start=config.random_start, value_range=(float(lo), float(hi)),
+                                seed=config.seed, name="adversarial_trainer")
     return standard, compile_model(robust, config, steps)
 
 
@@ -168,6 +193,18 @@ def evaluate(model, config, ds, x_test, y_test, pgd_idx, scale, keep=64):
     }
 
 
+def validation_pgd(model, config, ds, x_val, y_val, scale):
+    """PGD accuracy at `epsilon` on validation images (None when there are none)."""
+    if not len(x_val):
+        return None
+    lo, _ = ds.value_range
+    eps = config.epsilon * scale
+    predictions, _ = attacks.attack_predictions(model, x_val, y_val, "pgd", [eps], batch_size=250,
+                                                value_range=(float(lo), float(lo + scale)),
+                                                steps=config.pgd_steps, seed=config.seed)
+    return float(np.mean(predictions[eps] == y_val))
+
+
 def flipped(y_test, result, n=8):
     """Indices among the kept adversarial images: right on the clean image, wrong under FGSM."""
     kept = len(result["fgsm_main_images"])
@@ -200,7 +237,7 @@ def run(config, run):
     run.save_model(standard, "models/standard.keras")
     histories["adversarial"], seconds["adversarial"] = train(
         robust, config, x_train, y_train, x_val, y_val,
-        f"{regime} adversarial training, eps {config.epsilon:g}")
+        f"{regime} adversarial training, eps {train_epsilon(config):g}")
     run.save_model(robust)
     run.write_classes(ds.class_names, ds.value_range)
     run.write_csv("history.csv", _history_rows(histories))
@@ -210,6 +247,9 @@ def run(config, run):
     for name, model in (("standard", standard), ("adversarial", robust)):
         print(f"--- attacking: {name}")
         results[name] = evaluate(model, config, ds, x_test, y_test, pgd_idx, scale)
+    # The robustness `tune` optimises, on validation images: never chosen on the test set.
+    val_idx = np.sort(np.random.default_rng([config.seed, 1]).permutation(len(x_val))[:config.pgd_limit])
+    val_pgd = validation_pgd(robust, config, ds, x_val[val_idx], y_val[val_idx], scale)
 
     # === Figures ===
     run.save_figure(figures.robustness_curve(
@@ -240,7 +280,8 @@ def run(config, run):
                "epsilon": config.epsilon, "random_start": config.random_start,
                "train_images": int(len(x_train)), "test_images": int(len(x_test)),
                "pgd_images": int(len(pgd_idx)), "epochs": config.epochs,
-               "parameters": int(standard.count_params())}
+               "parameters": int(standard.count_params()), "train_epsilon": train_epsilon(config),
+               "adversarial_val_pgd_accuracy": val_pgd, "val_pgd_images": int(len(val_idx))}
     for name, r in results.items():
         metrics[f"{name}_train_seconds"] = round(seconds[name], 1)
         metrics[f"{name}_clean_accuracy"] = r["clean"]
@@ -297,7 +338,7 @@ def _report(config, ds, m, run, regime):
     eps = config.epsilon
     results = {}
     for name, label in (("standard", "standard training"),
-                        ("adversarial", f"{regime} adversarial training (eps {eps:g})")):
+                        ("adversarial", f"{regime} adversarial training (eps {m['train_epsilon']:g})")):
         results[label] = {"clean": m[f"{name}_clean_accuracy"],
                           **{f"FGSM {e:g}": m[f"{name}_fgsm_accuracy"][f"{e:g}"] for e in config.epsilons},
                           f"PGD-{config.pgd_steps} {eps:g}": m[f"{name}_pgd_accuracy"],

@@ -116,6 +116,30 @@ class Config(TaskConfig):
 QUICK = dict(n=480, formulations=FORMULATIONS, classes=(24,), input_size=32, widths=(8, 16), dense=32,
              epochs=1, batch_size=32)
 
+# What `python -m kerasdl tune clock` optimises: the multi-head reader's mean error on the
+# validation split (minutes), and early stopping watches the same number epoch by epoch.
+TUNE_OBJECTIVE = ("multihead_val_mean_min", "min")
+TUNE_MONITOR = ("val_error_min", "min")
+
+
+def search_space(hp, config):
+    """The KerasTuner search space of the multi-head reader, {Config field: value drawn from
+    `hp`}: trunk widths and depth, dense width, dropout, learning rate and the two heads'
+    loss weights. Each default is the task's, so the first trial of a grid is the default run."""
+    default = Config()
+    return {
+        "formulations": hp.Fixed("formulations", "multihead"),
+        "widths": hp.Choice("widths", ["8,16,32,32", "16,32,64", "16,32,64,64", "16,32,64,64,64",
+                                       "32,64,128,128"], default=format_value(default.widths)),
+        "dense": hp.Choice("dense", [64, 128, 256], default=default.dense),
+        "dropout": hp.Choice("dropout", [0.0, 0.1, 0.2, 0.3, 0.5], default=default.dropout),
+        "learning_rate": hp.Float("learning_rate", 1e-3, 1e-2, sampling="log",
+                                  default=default.learning_rate),
+        "hour_weight": hp.Float("hour_weight", 0.25, 4.0, sampling="log", default=default.hour_weight),
+        "minute_weight": hp.Float("minute_weight", 0.25, 4.0, sampling="log",
+                                  default=default.minute_weight),
+    }
+
 # The training error is measured on this many fixed training images: predicting
 # all of them after every epoch would add a large share to the training time.
 TRAIN_SUBSET = 2000

@@ -10,8 +10,8 @@ pixels are, which global pooling would throw away.
 The heads are the task's three formulations (times.py):
 `regression` (hours, or the (sin, cos) of the hour hand's angle),
 `classification` (N slices of the dial), `multihead` (hour class + minute
-(sin, cos)). `predict` reads a model's outputs in batches of one shape;
-`ClockHyperModel` is the KerasTuner search space of the multi-head model.
+(sin, cos)). `predict` reads a model's outputs in batches of one shape.
+The KerasTuner search space is the task's `search_space` (tasks/clock/__init__.py).
 """
 
 import keras
@@ -20,7 +20,6 @@ from keras import layers
 
 from kerasdl.errors import UserError
 from kerasdl.tasks.clock import times
-from kerasdl.training import fit as fitting
 
 
 def trunk(inputs, input_size=64, widths=(16, 32, 64, 64), dense=128, dropout=0.2, seed=None,
@@ -140,49 +139,3 @@ def predict(model, images, batch_size=256):
     if isinstance(pieces[0], dict):
         return {k: np.concatenate([p[k] for p in pieces]) for k in pieces[0]}
     return np.concatenate(pieces)
-
-
-try:  # KerasTuner is a dependency; the guard keeps the builders importable without it.
-    import keras_tuner
-except ImportError:  # pragma: no cover
-    keras_tuner = None
-
-
-if keras_tuner is not None:
-
-    class ClockHyperModel(keras_tuner.HyperModel):
-        """The multi-head reader's search space: trunk width and depth, dense width,
-        dropout, learning rate and the two heads' loss weights.
-
-        Fixed arguments go to `__init__`; `build(hp)` names every hyperparameter
-        with an explicit default (the task's defaults), so an empty HyperParameters
-        builds the model the `clock` task trains. Objective: `val_loss`.
-        `steps`: the training steps of one trial, for batch norm's momentum
-        (None: Keras's usual 0.99, right for long trials only).
-        """
-
-        def __init__(self, input_shape=(150, 150, 1), input_size=64, seed=None, name="clock_multihead",
-                     tunable=True, steps=None):
-            super().__init__(name=name, tunable=tunable)
-            self.input_shape, self.input_size, self.seed = tuple(input_shape), input_size, seed
-            self.steps = steps
-
-        def build(self, hp):
-            base = hp.Choice("base_width", [8, 16, 24, 32], default=16)
-            depth = hp.Int("depth", 3, 5, default=4)
-            dense = hp.Choice("dense", [64, 128, 256], default=128)
-            dropout = hp.Float("dropout", 0.0, 0.5, step=0.1, default=0.2)
-            learning_rate = hp.Float("learning_rate", 1e-4, 1e-2, sampling="log", default=3e-3)
-            hour_weight = hp.Float("hour_loss_weight", 0.25, 4.0, sampling="log", default=1.0)
-            minute_weight = hp.Float("minute_loss_weight", 0.25, 4.0, sampling="log", default=1.0)
-            model = multihead(self.input_shape, input_size=self.input_size, widths=widths_for(base, depth),
-                              dense=dense, dropout=dropout, seed=self.seed,
-                              bn_momentum=0.99 if self.steps is None else fitting.bn_momentum(self.steps))
-            model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                          **compile_args("multihead", hour_weight, minute_weight))
-            return model
-
-
-def widths_for(base, depth):
-    """Filters per block: base, 2 base, 4 base, then 4 base again (16 -> 16,32,64,64)."""
-    return tuple(base * 2 ** min(k, 2) for k in range(depth))

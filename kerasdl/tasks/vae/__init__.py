@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kerasdl import data, plots, report
-from kerasdl.config import TaskConfig, field, non_negative, positive
+from kerasdl.config import TaskConfig, field, format_value, fraction, non_negative, positive
 from kerasdl.errors import UserError
 from kerasdl.tasks.vae import figures
 from kerasdl.tasks.vae import model as vae_models
@@ -37,6 +37,9 @@ class Config(TaskConfig):
     epochs: int = field(10, "passes over the training set", positive)
     batch_size: int = field(128, "images per gradient step", positive)
     learning_rate: float = field(1e-3, "Adam's step size", positive)
+    validation_fraction: float = field(0.0, "share of the training images held out for validation "
+                                       "(its -ELBO is what `tune` optimises); 0: none, the test "
+                                       "images give the second curve", fraction)
     train_limit: int | None = field(None, "use at most this many training images (None: all)", positive)
     test_limit: int | None = field(None, "use at most this many test images (None: all)", positive)
     seed: int = field(0, "seeds weights, the sampler's noise and the figures' picks", non_negative)
@@ -53,6 +56,25 @@ def check_filters(filters):
 
 
 QUICK = dict(epochs=1, train_limit=512, test_limit=128, batch_size=64, filters=(8, 16), hidden=32)
+
+# What `python -m kerasdl tune vae` optimises: the -ELBO (beta = 1, whatever beta trained
+# with) of held-out training images, never of the test set; the search holds out 10%.
+TUNE_OBJECTIVE = ("val_neg_elbo", "min")
+TUNE_MONITOR = ("val_loss", "min")
+
+
+def search_space(hp, config):
+    """The KerasTuner search space, {Config field: value drawn from `hp`}: latent size, beta,
+    the encoder's conv widths and the dense width. Each default is the task's."""
+    default = Config()
+    return {
+        "validation_fraction": hp.Fixed("validation_fraction", 0.1),
+        "latent_dim": hp.Choice("latent_dim", [2, 8, 16, 32, 64], default=default.latent_dim),
+        "beta": hp.Float("beta", 0.25, 4.0, sampling="log", default=default.beta),
+        "filters": hp.Choice("filters", ["16,32", "32,64", "64,128", "32,64,128"],
+                             default=format_value(default.filters)),
+        "hidden": hp.Choice("hidden", [0, 128, 256, 512], default=default.hidden),
+    }
 
 
 def variant(config):
@@ -71,8 +93,9 @@ def load_data(config):
 
 # === Model and training (semisupervised trains the same VAE) ===
 def train_vae(ds, latent_dim, filters, hidden, beta, epochs, batch_size, learning_rate, seed,
-              validation=True):
-    """Build and fit a VAE on ds.x_train (no labels); returns (model, history, seconds)."""
+              validation=True, x_train=None, x_val=None):
+    """Build and fit a VAE on ds.x_train, or on `x_train` (no labels); the second curve is
+    `x_val`'s, else the test set's (`validation`). Returns (model, history, seconds)."""
     import keras
 
     model = vae_models.vae(ds.input_shape, latent_dim=latent_dim, filters=filters, hidden=hidden,
@@ -80,8 +103,10 @@ def train_vae(ds, latent_dim, filters, hidden, beta, epochs, batch_size, learnin
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   jit_compile=fitting.jit_compile_default())
     started = time.perf_counter()
-    history = model.fit(ds.x_train, batch_size=batch_size, epochs=epochs, shuffle=True,
-                        validation_data=(ds.x_test,) if validation and len(ds.x_test) else None,
+    if x_val is None and validation and len(ds.x_test):
+        x_val = ds.x_test
+    history = model.fit(ds.x_train if x_train is None else x_train, batch_size=batch_size, epochs=epochs,
+                        shuffle=True, validation_data=(x_val,) if x_val is not None else None,
                         **fit_options())
     return model, history, time.perf_counter() - started
 
@@ -121,15 +146,20 @@ def run(config, run):
         raise UserError(f"the VAE report needs at least 2 test images; {ds.name} has {len(ds.x_test)}")
 
     # === Model, train ===
+    x_train, x_val = ds.x_train, None
+    if config.validation_fraction:
+        x_train, _, x_val, _ = ds.split_validation(config.validation_fraction, seed=config.seed)
+        print(f"held out {len(x_val)} training images for validation")
     model, history, seconds = train_vae(
         ds, config.latent_dim, config.filters, config.hidden, config.beta, config.epochs,
-        config.batch_size, config.learning_rate, config.seed)
+        config.batch_size, config.learning_rate, config.seed, x_train=x_train, x_val=x_val)
     load = machine_load()
     run.write_history(history)
     run.save_model(model)
 
     # === Evaluate ===
-    train = evaluate(model, ds.x_train[:10000])
+    train = evaluate(model, x_train[:10000])
+    validation = evaluate(model, x_val) if x_val is not None and len(x_val) else None
     test = evaluate(model, ds.x_test)
     pixels = int(np.prod(ds.input_shape))
 
@@ -166,6 +196,7 @@ def run(config, run):
         "test_bits_per_dim": test["neg_elbo"] / (pixels * np.log(2)),
         "train_neg_elbo": train["neg_elbo"], "train_reconstruction": train["reconstruction"],
         "train_kl": train["kl"], "machine_load": load,
+        "train_images": len(x_train), "val_neg_elbo": validation["neg_elbo"] if validation else None,
     }
     run.write_report(_report(config, ds, metrics, run))
     return metrics
@@ -174,9 +205,19 @@ def run(config, run):
 HEADLINE = ("test_neg_elbo", "test_bits_per_dim", "test_kl", "test_reconstruction_mse", "train_seconds")
 
 
+def _data_words(m, test_images):
+    """Which images trained the model and which gave its second curve."""
+    if m["val_neg_elbo"] is None:
+        return (f"All {m['train_images']:,} training images, no labels; the {test_images:,} test images "
+                "give the second curve and the numbers below (nothing was tuned on them)")
+    return (f"{m['train_images']:,} training images, no labels; held-out training images give the "
+            f"second curve (validation -ELBO {m['val_neg_elbo']:.2f}), the {test_images:,} test images "
+            "the numbers below")
+
+
 def _report(config, ds, m, run):
     rows = {
-        f"train ({len(ds.x_train[:10000]):,} images)": {
+        f"train ({min(m['train_images'], 10000):,} images)": {
             "-ELBO (nats/image)": m["train_neg_elbo"], "reconstruction -log p(x\\|z)": m["train_reconstruction"],
             "KL(q(z\\|x) \\|\\| p(z))": m["train_kl"]},
         "test": {"-ELBO (nats/image)": m["test_neg_elbo"], "reconstruction -log p(x\\|z)": m["test_reconstruction"],
@@ -187,9 +228,7 @@ def _report(config, ds, m, run):
     formats["pixel MSE of mean reconstruction"] = report.fmt
     return report.join(
         report.header(run, f"VAE on {ds.name}, latent size {config.latent_dim}",
-                      data=f"{ds.provenance}. All {len(ds.x_train):,} training images, no labels; the "
-                           f"{len(ds.x_test):,} test images give the second curve and the numbers below "
-                           "(nothing was tuned on them)"),
+                      data=f"{ds.provenance}. {_data_words(m, len(ds.x_test))}"),
         report.table(rows, index="split", bold=["test"], formats=formats),
         f"Test -ELBO is {m['test_bits_per_dim']:.3f} bits per pixel. The numbers are single-sample "
         "estimates of the bound (one z per image), with a Bernoulli decoder on pixels scaled to "
