@@ -34,7 +34,7 @@ COMMANDS = {
     "list": "list every task",
     "data": "data sets: `data list` shows each one and where it was (or would be) found",
     "report": "publish a finished run folder to plots/ and reports/",
-    "bench": "measure training throughput per backend and precision (reports/bench.md)",
+    "bench": "training throughput per backend and precision; --latency: inference latency (reports/bench.md)",
     "tune": "a KerasTuner hyperparameter search: tune <task> [options] (tuning/<task>/<name>/)",
     "predict": "predict with a trained model: predict MODEL INPUT...",
     "export": "a trained model as SavedModel, ONNX, LiteRT...: export MODEL --format FORMAT",

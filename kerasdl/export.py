@@ -35,7 +35,6 @@ already): ONNX Runtime has no bfloat16 convolutions and LiteRT would need Tensor
 own (Flex) kernels.
 """
 
-import argparse
 import contextlib
 import hashlib
 import importlib.util
@@ -148,7 +147,8 @@ def check_out(out):
 
 def main(argv, parser_class, prog):
     parser = parser_class(
-        prog=prog, description=__doc__.strip().splitlines()[0].strip("`: "),
+        prog=prog, description="a trained model in the formats that serve it, each checked in its own "
+                                "runtime before it is kept",
         epilog="Formats: saved_model (TensorFlow Serving), onnx (ONNX Runtime), litert (.tflite), "
                f"openvino; onnx and openvino need {EXTRA_HINT}. Each export runs in TensorFlow "
                "whatever backend trained the model, and is checked in its own runtime on the "
@@ -232,7 +232,7 @@ def export(path, formats, out, tolerance=DEFAULT_TOLERANCE):
 
     record.update({
         "model": str(path.resolve()), "model_sha256": digest, "task": predictor.task, "trained_on": trained_on,
-        "kind": predictor.kind, "exported_part": model.name if model is not predictor.model else None,
+        "kind": predictor.kind, "exported_part": {"gan": "generator", "vae": "decoder"}.get(predictor.kind),
         "inputs": signature(model.inputs, [i.name for i in model.inputs]),
         "outputs": signature(list(reference[0].values()), list(reference[0]), batch_free=True),
     })

@@ -235,21 +235,29 @@ def publish(run_dir, key=None, task=None):
     reports/<task>.md holds one section per `key` (e.g. one per data set and
     model), each between marker comments, so publishing one run replaces only
     its own section. Image links in the report are rewritten to the copies.
-    The plot folder is filled beside its target and swapped in, so a failure
-    leaves the published one whole. Returns (report path, number of figures copied).
+    Returns (report path, number of figures copied).
     """
     run_dir = Path(run_dir)
     task = check_name(task or run_dir.parent.name, "task")
     key = check_name(key or "main", "section key")
     report = (run_dir / "report.md").read_text(encoding="utf-8")
+    copied = publish_figures(sorted([*run_dir.glob("*.png"), *run_dir.glob("*.gif")]), task, key)
+    target = paths.reports_dir() / f"{task}.md"
+    replace_section(target, key, relink(report, task, key), header=f"# {task}")
+    return target, copied
+
+
+def publish_figures(figures, task, key):
+    """Copy `figures` (paths) into plots/<task>/<key>/, replacing what was there. The folder
+    is filled beside its target and swapped in, so a failure leaves the published one whole.
+    Returns how many were copied."""
     plot_root = paths.plots_dir() / task
     plot_root.mkdir(parents=True, exist_ok=True)
     plot_dir = plot_root / key
     staging = Path(tempfile.mkdtemp(dir=plot_root, prefix=f".{key}."))
     try:
-        figures = sorted([*run_dir.glob("*.png"), *run_dir.glob("*.gif")])
         for figure in figures:
-            shutil.copy2(figure, staging / figure.name)
+            shutil.copy2(figure, staging / Path(figure).name)
         os.chmod(staging, 0o777 & ~_umask())
         old = None
         if plot_dir.exists():
@@ -261,14 +269,22 @@ def publish(run_dir, key=None, task=None):
     finally:
         if staging.exists():
             shutil.rmtree(staging)
-    copied = len(figures)
-    # ](name.png) -> ](../plots/<task>/<key>/name.png)
-    report = re.sub(r"\]\(([^)/]+\.(?:png|gif))\)", rf"](../plots/{task}/{key}/\1)", report)
-    section = f"{_SECTION.format(key=key)}\n{report.strip()}\n{_END.format(key=key)}\n"
+    return len(figures)
 
-    target = paths.reports_dir() / f"{task}.md"
-    text = target.read_text(encoding="utf-8") if target.exists() else f"# {task}\n\n"
+
+def relink(markdown, task, key):
+    """Image links ](name.png) -> ](../plots/<task>/<key>/name.png): the published copies."""
+    return re.sub(r"\]\(([^)/]+\.(?:png|gif))\)", rf"](../plots/{task}/{key}/\1)", markdown)
+
+
+def replace_section(target, key, markdown, header):
+    """Write `markdown` into `target` as the section between the marker comments of `key`,
+    replacing that section if it is there, else appending it (the file starts with
+    `header` when new). Atomic."""
+    target = Path(target)
     start, end = _SECTION.format(key=key), _END.format(key=key)
+    section = f"{start}\n{markdown.strip()}\n{end}\n"
+    text = target.read_text(encoding="utf-8") if target.exists() else f"{header}\n\n"
     if start in text and end in text:
         before, rest = text.split(start, 1)
         after = rest.split(end, 1)[1].lstrip("\n")
@@ -276,4 +292,3 @@ def publish(run_dir, key=None, task=None):
     else:
         text = text.rstrip("\n") + "\n\n" + section
     atomic_write(target, text)
-    return target, copied

@@ -101,6 +101,8 @@ CASES = [
     ("tune: grid over a range", "tune", ["tune", "classify", "--tuner", "grid", "--quick"], "--tuner grid takes a space of choices"),
     ("export: unknown format", "export", ["export", "{run}", "--format", "pickle"], "unknown format 'pickle'"),
     ("export: no such model", "export", ["export", "/no/such/model.keras", "--format", "onnx"], "no such file or folder"),
+    ("export: Lambda layer", "model file", ["export", "{tmp}/lambda.keras", "--format", "litert"], "Lambda"),
+    ("export: a class from elsewhere", "model file", ["export", "{tmp}/foreign.keras", "--format", "litert"], "refused: it names os.system"),
     ("export: --out is a file", "export", ["export", "{run}", "--format", "litert", "--out", "{tmp}/notes.txt"], "is a file, not a folder"),
     # --- publishing ---
     ("report: not a run folder", "report", ["report", "/no/such/run"], "not a run folder (no config.json)"),

@@ -12,8 +12,6 @@ into plots/<task>/tune-<name>/.
 import io
 import json
 import math
-import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -244,35 +242,13 @@ def objective_by_hyperparameter(table, hps, objective):
 
 # === Publishing ===
 
-_START = "<!-- kerasdl:tune-{name} -->"
-_END = "<!-- /kerasdl:tune-{name} -->"
-
-
 def publish(search):
     """summary.md into tuning/<task>.md (its own section) and the figures into
     plots/<task>/tune-<name>/; returns (the markdown file, figures copied)."""
-    name, task = search.workdir.name, search.task
-    key = f"tune-{name}"
-    plot_dir = paths.plots_dir() / task / key
-    if plot_dir.exists():
-        shutil.rmtree(plot_dir)
-    plot_dir.mkdir(parents=True)
-    copied = 0
-    for figure in FIGURES:
-        if (search.workdir / figure).is_file():
-            shutil.copy2(search.workdir / figure, plot_dir / figure)
-            copied += 1
+    task, key = search.task, f"tune-{search.workdir.name}"
+    copied = runs.publish_figures([search.workdir / f for f in FIGURES if (search.workdir / f).is_file()],
+                                  task, key)
     text = (search.workdir / "summary.md").read_text(encoding="utf-8")
-    text = re.sub(r"\]\(([^)/]+\.png)\)", rf"](../plots/{task}/{key}/\1)", text)
-    start, end = _START.format(name=name), _END.format(name=name)
-    section = f"{start}\n{text.strip()}\n{end}\n"
     target = paths.tuning_dir() / f"{task}.md"
-    old = target.read_text(encoding="utf-8") if target.exists() else f"# Hyperparameter searches: {task}\n\n"
-    if start in old and end in old:
-        before, rest = old.split(start, 1)
-        after = rest.split(end, 1)[1].lstrip("\n")
-        new = before + section + ("\n" + after if after else "")
-    else:
-        new = old.rstrip("\n") + "\n\n" + section
-    runs.atomic_write(target, new)
+    runs.replace_section(target, key, runs.relink(text, task, key), header=f"# Hyperparameter searches: {task}")
     return target, copied
