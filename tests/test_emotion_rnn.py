@@ -315,6 +315,7 @@ def test_bad_options_are_one_line_before_any_training(run_cli, home, tiny_tweets
     assert code == 2, err
     errors = [line for line in err.splitlines() if line.startswith("kerasdl: error:")]
     assert len(errors) == 1 and fragment in errors[0] and "Traceback" not in err, err
+    assert not (home / "runs" / "emotion-rnn").exists()  # caught before the run folder is made
 
 
 def test_the_report_says_when_validation_overstates_the_test_accuracy():

@@ -67,10 +67,7 @@ def read_csv(path, text_column, label_column):
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)  # a stray quote is an error, not a merged row
     try:
         header = [name.strip() for name in next(reader)]
-        for role, column in (("text", text_column), ("label", label_column)):
-            if column not in header:
-                raise DataCorrupt(f"{path}: no column {column!r} (its columns: {', '.join(header)}); "
-                                  f"name the {role} column with --set {role}_column=NAME")
+        _check_header(path, header, text_column, label_column)
         t, y = header.index(text_column), header.index(label_column)
         texts, labels, dropped = [], [], 0
         for row in reader:
@@ -89,6 +86,37 @@ def read_csv(path, text_column, label_column):
         raise DataCorrupt(f"{path}: no rows with both a {text_column!r} and a {label_column!r} "
                           "value below the header")
     return texts, labels, dropped
+
+
+def _check_header(path, header, text_column, label_column):
+    for role, column in (("text", text_column), ("label", label_column)):
+        if column not in header:
+            raise DataCorrupt(f"{path}: no column {column!r} (its columns: {', '.join(header)}); "
+                              f"name the {role} column with --set {role}_column=NAME")
+
+
+def check_columns(name, data_dir=None, text_column=None, label_column=None):
+    """Before a run folder exists: the CSV files of text data set `name` (tweet_emotions,
+    text_csv), where they are found, have the text and label columns. Reads header lines
+    only; whatever else is wrong with a file, its loader says later."""
+    known = {"tweet_emotions": (TWEETS, TWEET_FILES, TWEET_COLUMNS), "text_csv": (TEXT_CSV, CSV_FILES, CSV_COLUMNS)}
+    if name not in known:
+        return
+    locator, files, columns = known[name]
+    try:
+        hit, _ = locator.find(data_dir)
+    except OSError:
+        return
+    for path in (hit.path / file for file in files.values()) if hit is not None else ():
+        try:
+            with open(path, encoding="utf-8-sig", newline="") as f:
+                first = f.readline()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if first.strip():
+            header = [column.strip() for column in next(csv.reader([first]))]
+            _check_header(path, header, text_column or columns["text_column"],
+                          label_column or columns["label_column"])
 
 
 def _unseen_labels(train_path, test_path, train_labels, test_labels):

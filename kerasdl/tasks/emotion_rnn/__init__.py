@@ -29,7 +29,7 @@ import numpy as np
 
 from kerasdl import data, plots, report
 from kerasdl.config import TaskConfig, field, fraction, non_negative, one_of, positive
-from kerasdl.data.text import find_vectors
+from kerasdl.data.text import check_columns, find_vectors
 from kerasdl.errors import UserError
 from kerasdl.tasks.emotion_rnn import baselines, cleaning, embeddings, figures
 from kerasdl.tasks.emotion_rnn import model as rnn_models
@@ -143,6 +143,7 @@ def variant(config):
 def check(config):
     """Before the run folder: the data set can be had, the vectors files exist."""
     data.check_available(config.dataset, config.data_dir)
+    check_columns(config.dataset, config.data_dir, config.text_column, config.label_column)
     for name in ("embeddings", "pretrained"):
         value = getattr(config, name)
         if value not in (None, "word2vec", "random") and not Path(value).is_file():
