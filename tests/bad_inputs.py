@@ -112,6 +112,18 @@ CASES = [
 ]
 
 
+def one_line_error(result, *fragments):
+    """Assert that a run_cli result is exit 2 with one line `kerasdl: error: ...` holding
+    each fragment; returns that line."""
+    code, out, err = result
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kerasdl: error:"), err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
 def make_files(tmp):
     """The files and folders the cases name, in `tmp`."""
     from PIL import Image

@@ -15,6 +15,7 @@ import keras
 
 from kerasdl import export, runs
 from kerasdl.models import classifiers
+from bad_inputs import one_line_error
 
 pytestmark = pytest.mark.backends
 
@@ -36,15 +37,6 @@ def _run_folder(root, model, task="classify", dataset="digits", backend_name=Non
                                    "config": {"dataset": dataset}})
     run.save_model(model)
     return run.dir
-
-
-def _one_line_error(result, *fragments):
-    code, out, err = result
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("kerasdl: error:"), err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def _format_lines(out):
@@ -137,22 +129,22 @@ def bare_model(tmp_path):
     ((), ("the following arguments are required: --format",)),
 ])
 def test_bad_options_are_one_line(run_cli, bare_model, options, fragments):
-    _one_line_error(run_cli("export", bare_model, *options), *fragments)
+    one_line_error(run_cli("export", bare_model, *options), *fragments)
 
 
 def test_a_missing_model_or_run_folder_is_one_line(run_cli, tmp_path):
-    _one_line_error(run_cli("export", tmp_path / "nothing.keras", "--format", "onnx"), "no such file")
+    one_line_error(run_cli("export", tmp_path / "nothing.keras", "--format", "onnx"), "no such file")
     (tmp_path / "empty").mkdir()
-    _one_line_error(run_cli("export", tmp_path / "empty", "--format", "onnx"), "no model.keras")
+    one_line_error(run_cli("export", tmp_path / "empty", "--format", "onnx"), "no model.keras")
     (tmp_path / "notes.txt").write_text("not a model")
-    _one_line_error(run_cli("export", tmp_path / "notes.txt", "--format", "litert"), "not a .keras model file")
+    one_line_error(run_cli("export", tmp_path / "notes.txt", "--format", "litert"), "not a .keras model file")
 
 
 def test_an_unwritable_out_is_one_line(run_cli, bare_model, tmp_path):
     (tmp_path / "file").write_text("x")
-    _one_line_error(run_cli("export", bare_model, "--format", "litert", "--out", tmp_path / "file"),
+    one_line_error(run_cli("export", bare_model, "--format", "litert", "--out", tmp_path / "file"),
                     "is a file, not a folder")
-    _one_line_error(run_cli("export", bare_model, "--format", "litert", "--out", tmp_path / "file" / "sub"),
+    one_line_error(run_cli("export", bare_model, "--format", "litert", "--out", tmp_path / "file" / "sub"),
                     "cannot write there")
 
 
@@ -160,7 +152,7 @@ def test_a_missing_package_names_the_extra(run_cli, bare_model, monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(export.importlib.util, "find_spec",
                         lambda name, *a: None if name == "tf2onnx" else real(name, *a))
-    _one_line_error(run_cli("export", bare_model, "--format", "litert,onnx"),
+    one_line_error(run_cli("export", bare_model, "--format", "litert,onnx"),
                     "--format onnx needs tf2onnx", 'pip install -e ".[export]"')
 
 
@@ -262,5 +254,5 @@ def test_another_models_export_folder_is_refused(run_cli, tmp_path, bare_model):
     out = tmp_path / "out"
     out.mkdir()
     (out / "export.json").write_text(json.dumps({"model": "other.keras", "model_sha256": "0" * 64}))
-    _one_line_error(run_cli("export", bare_model, "--format", "saved_model", "--out", out),
+    one_line_error(run_cli("export", bare_model, "--format", "saved_model", "--out", out),
                     "holds the export of another model")

@@ -12,6 +12,7 @@ import keras
 
 from kerasdl import predict, runs
 from kerasdl.models import classifiers
+from bad_inputs import one_line_error
 
 pytestmark = pytest.mark.backends
 
@@ -43,16 +44,6 @@ def _images(folder):
     Image.fromarray(rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)).save(png)
     Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(jpg, quality=95)
     return png, jpg
-
-
-def _one_line_error(result, *fragments):
-    code, out, err = result
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("kerasdl: error:"), err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def test_a_run_folder_classifies_images_of_any_size_and_channels(run_cli, cnn_run, tmp_path):
@@ -174,7 +165,7 @@ def test_the_clock_reader_reads_hh_mm(run_cli, tmp_path):
     assert code == 0, err
     assert out.strip().splitlines() == ["input" + " " * (len(str(tmp_path / "clock.png")) - 3) + "time",
                                         f"{tmp_path / 'clock.png'}  03:15"]
-    _one_line_error(run_cli("predict", folder, tmp_path / "clock.png", "--top", "2"), "clock reader")
+    one_line_error(run_cli("predict", folder, tmp_path / "clock.png", "--top", "2"), "clock reader")
 
 
 def test_a_lambda_layer_is_refused_in_safe_mode(run_cli, tmp_path):
@@ -182,7 +173,7 @@ def test_a_lambda_layer_is_refused_in_safe_mode(run_cli, tmp_path):
     model = keras.Model(inputs, keras.layers.Lambda(lambda t: t * 2)(inputs))
     model.save(tmp_path / "lambda.keras")
     np.save(tmp_path / "x.npy", np.ones((1, 4), np.float32))
-    _one_line_error(run_cli("predict", tmp_path / "lambda.keras", tmp_path / "x.npy"), "Lambda", "safe mode")
+    one_line_error(run_cli("predict", tmp_path / "lambda.keras", tmp_path / "x.npy"), "Lambda", "safe mode")
 
 
 def test_every_bad_input_is_one_line_and_exit_2(run_cli, cnn_run, tmp_path):
@@ -197,20 +188,20 @@ def test_every_bad_input_is_one_line_and_exit_2(run_cli, cnn_run, tmp_path):
     np.savez(tmp_path / "two.npz", a=np.zeros(2), b=np.zeros(2))
     (tmp_path / "notes.txt").write_text("hi")
 
-    _one_line_error(run_cli("predict", folder, tmp_path / "missing.png"), "no such file")
-    _one_line_error(run_cli("predict", tmp_path / "nowhere", png), "no such file")
-    _one_line_error(run_cli("predict", folder, tmp_path / "empty"), "no images in this folder")
-    _one_line_error(run_cli("predict", folder, tmp_path / "truncated.png"), "not a readable image")
-    _one_line_error(run_cli("predict", folder, tmp_path / "text.png"), "not a readable image")
-    _one_line_error(run_cli("predict", folder, tmp_path / "notes.txt"), "expected an image")
-    _one_line_error(run_cli("predict", tmp_path / "model.txt", png), "not a .keras model file")
-    _one_line_error(run_cli("predict", tmp_path / "fake.keras", png), "not a zip archive")
-    _one_line_error(run_cli("predict", tmp_path / "empty", png), "no model.keras")
-    _one_line_error(run_cli("predict", folder, tmp_path / "rank.npy"), "(2, 3, 8, 8, 1)", "(N, 8, 8, 1)")
-    _one_line_error(run_cli("predict", folder, tmp_path / "two.npz"), "['a', 'b']")
-    _one_line_error(run_cli("predict", folder, png, "--output", tmp_path / "out.txt"), ".csv or .json")
-    _one_line_error(run_cli("predict", folder, png, "--top", "0"), "--top 0")
-    _one_line_error(run_cli("predict", folder), "INPUT")
+    one_line_error(run_cli("predict", folder, tmp_path / "missing.png"), "no such file")
+    one_line_error(run_cli("predict", tmp_path / "nowhere", png), "no such file")
+    one_line_error(run_cli("predict", folder, tmp_path / "empty"), "no images in this folder")
+    one_line_error(run_cli("predict", folder, tmp_path / "truncated.png"), "not a readable image")
+    one_line_error(run_cli("predict", folder, tmp_path / "text.png"), "not a readable image")
+    one_line_error(run_cli("predict", folder, tmp_path / "notes.txt"), "expected an image")
+    one_line_error(run_cli("predict", tmp_path / "model.txt", png), "not a .keras model file")
+    one_line_error(run_cli("predict", tmp_path / "fake.keras", png), "not a zip archive")
+    one_line_error(run_cli("predict", tmp_path / "empty", png), "no model.keras")
+    one_line_error(run_cli("predict", folder, tmp_path / "rank.npy"), "(2, 3, 8, 8, 1)", "(N, 8, 8, 1)")
+    one_line_error(run_cli("predict", folder, tmp_path / "two.npz"), "['a', 'b']")
+    one_line_error(run_cli("predict", folder, png, "--output", tmp_path / "out.txt"), ".csv or .json")
+    one_line_error(run_cli("predict", folder, png, "--top", "0"), "--top 0")
+    one_line_error(run_cli("predict", folder), "INPUT")
 
 
 def test_the_adversarial_trainer_predicts_with_its_classifier(run_cli, tmp_path):

@@ -12,6 +12,7 @@ import keras
 from kerasdl import predict, runs
 from kerasdl.tasks.gan import model as gan
 from kerasdl.tasks.vae import model as vae_model
+from bad_inputs import one_line_error
 
 pytestmark = pytest.mark.backends
 
@@ -21,15 +22,6 @@ def _run_folder(root, model, task):
     run.write_json("config.json", {"task": task, "config": {"dataset": "nowhere"}})
     run.save_model(model)
     return run.dir
-
-
-def _one_line_error(result, *fragments):
-    code, out, err = result
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("kerasdl: error:"), err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 @pytest.fixture
@@ -124,15 +116,15 @@ def test_gan_2d_samples_are_points_in_a_table_or_csv(run_cli, tmp_path):
 
 def test_generative_misuse_is_one_line(run_cli, gan_run, vae_run, tmp_path):
     gan_folder, _ = gan_run
-    _one_line_error(run_cli("predict", gan_folder), "--samples N")
-    _one_line_error(run_cli("predict", gan_folder, "--samples", "0"), "--samples 0")
-    _one_line_error(run_cli("predict", gan_folder, "--samples", "2", "--top", "2"), "--top")
-    _one_line_error(run_cli("predict", gan_folder, "--samples", "2", "--output", tmp_path / "s.csv"),
+    one_line_error(run_cli("predict", gan_folder), "--samples N")
+    one_line_error(run_cli("predict", gan_folder, "--samples", "0"), "--samples 0")
+    one_line_error(run_cli("predict", gan_folder, "--samples", "2", "--top", "2"), "--top")
+    one_line_error(run_cli("predict", gan_folder, "--samples", "2", "--output", tmp_path / "s.csv"),
                     ".png")
     vae_folder, _ = vae_run
     np.save(tmp_path / "x.npy", np.zeros((8, 8, 1), np.uint8))
-    _one_line_error(run_cli("predict", vae_folder, tmp_path / "x.npy", "--samples", "2"), "not both")
-    _one_line_error(run_cli("predict", vae_folder, tmp_path / "x.npy", "--output", tmp_path / "x.txt"),
+    one_line_error(run_cli("predict", vae_folder, tmp_path / "x.npy", "--samples", "2"), "not both")
+    one_line_error(run_cli("predict", vae_folder, tmp_path / "x.npy", "--output", tmp_path / "x.txt"),
                     ".csv or .json or .png or .npy")
 
 
@@ -141,10 +133,10 @@ def test_samples_are_for_generative_models_only(run_cli, tmp_path):
 
     model = classifiers.cnn((8, 8, 1), 3, widths=(4,), dropout=0.0, head_dropout=0.0)
     folder = _run_folder(tmp_path / "runs", model, "classify")
-    _one_line_error(run_cli("predict", folder, "--samples", "2"), "--samples is for GANs and VAEs")
-    _one_line_error(run_cli("predict", folder), "no INPUT given")
+    one_line_error(run_cli("predict", folder, "--samples", "2"), "--samples is for GANs and VAEs")
+    one_line_error(run_cli("predict", folder), "no INPUT given")
     np.save(tmp_path / "x.npy", np.zeros((8, 8, 1), np.uint8))
-    _one_line_error(run_cli("predict", folder, tmp_path / "x.npy", "--output", tmp_path / "p.png"),
+    one_line_error(run_cli("predict", folder, tmp_path / "x.npy", "--output", tmp_path / "p.png"),
                     ".csv or .json")
 
 
