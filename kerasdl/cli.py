@@ -182,9 +182,19 @@ def _task_options(parser, defaults, publish_help=None):
     runopts.add_argument("--publish", action="store_true",
                          help=publish_help or "copy the figures to plots/ and the report to reports/<task>.md")
     runopts.add_argument("--debug", action="store_true", help="show full tracebacks")
+    if publish_help is None:  # a task's own command, not a search's
+        runopts.add_argument("--resume", metavar="RUN_DIR",
+                             help="continue an interrupted run in its folder, from the end of its last "
+                                  "finished epoch, with the options it was started with (give no others)")
 
 
 def _task_command(name, argv):
+    # --help and usage errors answer from the task's outline, before any backend loads.
+    with tasks.outline(name) as outline:
+        args = task_parser(name, outline).parse_args(argv)
+        task_config(name, outline, args, check=False)
+    if args.resume is not None:
+        return _resume_command(name, argv, Path(args.resume))
     # The backend must be fixed before the task module (and so keras) is imported.
     backend_name = select_backend(name, argv)
     module = tasks.load(name)
@@ -207,13 +217,89 @@ def _task_command(name, argv):
     print(f"kerasdl {name}: backend {backend_name}, precision {precision}, run folder {run.dir}",
           file=sys.stderr)
 
-    # === The run ===
-    metrics = execute(module, config, run)
-    print(_summary(name, metrics, getattr(module, "HEADLINE", None), run))
-    if args.publish:
-        target, copied = runs.publish(run.dir, key=section)
+    return _run_task(module, config, run, args.publish)
+
+
+def _run_task(module, config, run, publish=False):
+    """The run itself, every fit checkpointed at each epoch's end (kerasdl.training.checkpoint),
+    then its summary; and publishing, if asked."""
+    from kerasdl import runs
+    from kerasdl.training import checkpoint
+
+    with checkpoint.every_fit(run.dir):
+        metrics = execute(module, config, run)
+    checkpoint.discard(run.dir)
+    print(_summary(run.task, metrics, getattr(module, "HEADLINE", None), run))
+    if publish:
+        target, copied = runs.publish(run.dir, key=run.info.get("section"))
         print(f"published: {target} ({copied} figures)")
     return 0
+
+
+def _resume_command(name, argv, run_dir):
+    """`<task> --resume RUN_DIR`: the run in that folder again, with the options it was started
+    with; each fit starts from its checkpoint (kerasdl.training.checkpoint)."""
+    from kerasdl import config as configs
+    from kerasdl import runs
+
+    others = [a for a in argv if a not in ("--resume", str(run_dir), "--debug")
+              and not a.startswith("--resume=")]
+    if others:
+        raise UserError(f"--resume continues a run with the options it was started with: give no "
+                        f"others (got {others[0]})")
+    saved = _saved_run(run_dir, name)
+    status = runs.read_status(run_dir)
+    if status["status"] == "finished":
+        raise UserError(f"{run_dir}: this run finished; there is nothing to resume")
+    if status["status"] == "running" and _still_running(status):
+        raise UserError(f"{run_dir}: the run is still going (process {status['pid']}); stop it first")
+    backend_name = backend.select(saved.get("backend"))
+    module = tasks.load(name)
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in saved["config"].items()}
+    config = configs.apply_overrides(module.Config(), values, source=f"{run_dir}/config.json:")
+    _check_before_run(module, config)
+
+    from kerasdl.training import checkpoint
+
+    info = {k: v for k, v in saved.items() if k not in ("config", "versions")}
+    info["resumed"] = [*saved.get("resumed", []), time.strftime("%Y-%m-%dT%H:%M:%S")]
+    run = runs.Run(name, info=info, folder=run_dir)
+    removed = checkpoint.remove_temporary_files(run_dir)
+    begin_run(run, config)
+    print(f"kerasdl {name}: resuming {run.dir} (backend {backend_name}, precision {info['precision']}"
+          f"{f'; {removed} unfinished temporary files removed' if removed else ''})", file=sys.stderr)
+    return _run_task(module, config, run)
+
+
+def _saved_run(run_dir, name):
+    """A run folder's config.json, checked to be a run of task `name`."""
+    if not (run_dir / "config.json").is_file():
+        raise UserError(f"--resume {run_dir}: not a run folder (no config.json)")
+    try:
+        saved = json.loads((run_dir / "config.json").read_text())
+        saved["config"].items()
+    except (OSError, ValueError, KeyError, AttributeError) as e:
+        raise UserError(f"{run_dir}/config.json: unreadable ({e}); is this a kerasdl run folder?") from None
+    if saved.get("task") != name:
+        raise UserError(f"--resume {run_dir}: a run of {saved.get('task')!r}, not of {name!r}; "
+                        f"resume it with `{PROG} {saved.get('task')} --resume {run_dir}`")
+    return saved
+
+
+def _still_running(status):
+    """Whether the process that wrote status 'running' is alive on this machine."""
+    import socket
+
+    pid = status.get("pid")
+    if not isinstance(pid, int) or status.get("host") != socket.gethostname() or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 # The steps of a task command, shared with `tune` (each trial is a run of the task).
@@ -250,10 +336,11 @@ def task_overrides(module, args):
     return {**options, **configs.parse_set_pairs(args.set)}
 
 
-def task_config(name, module, args, presets=()):
+def task_config(name, module, args, presets=(), check=True):
     """The run's Config, checked before any run folder exists: the defaults, then --quick,
     then `presets` ((overrides, source) pairs, such as tune's --budget), then the
-    options and --set."""
+    options and --set. `check=False` leaves out the task's own checks (its data set
+    can be found, ...), which need the task for real, not its outline."""
     from kerasdl import config as configs
 
     unused = [k for k in COMMON_FIELDS if getattr(args, f"unused_{k}", None) is not None]
@@ -274,7 +361,8 @@ def task_config(name, module, args, presets=()):
     seed = getattr(config, "seed", 0)
     if not 0 <= seed < 2 ** 32:  # what numpy, and so keras.utils.set_random_seed, accepts
         raise UserError(f"seed={seed}: expected a value in [0, 2**32 - 1]")
-    _check_before_run(module, config)
+    if check:
+        _check_before_run(module, config)
     return config
 
 

@@ -110,15 +110,16 @@ class Run:
     (kerasdl.report reads it).
     """
 
-    def __init__(self, task, root=None, run_id=None, info=None):
+    def __init__(self, task, root=None, run_id=None, info=None, folder=None):
+        """A new folder ROOT/<task>/<run-id>/, or `folder`, an existing run's (to resume it)."""
         self.task = task
         self.info = dict(info or {})
         self.resolved_config = None  # a task that fills in values (recipes) sets the result here
         root = Path(root) if root else paths.project_root() / "runs"
-        self.dir = root / task / (run_id or time.strftime("%Y%m%d-%H%M%S"))
+        self.dir = Path(folder) if folder else root / task / (run_id or time.strftime("%Y%m%d-%H%M%S"))
         suffix = 1
         base = self.dir
-        while self.dir.exists() and run_id is None:  # two runs in the same second
+        while self.dir.exists() and run_id is None and folder is None:  # two runs in the same second
             suffix += 1
             self.dir = base.with_name(f"{base.name}-{suffix}")
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -200,6 +201,10 @@ class Run:
     def set_status(self, status, error=None):
         """status.json: running, finished, failed or interrupted, and the error if any."""
         record = {"status": status, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        if status == "running":  # so that --resume can tell a live run from a killed one
+            import socket
+
+            record.update(pid=os.getpid(), host=socket.gethostname())
         if error:
             record["error"] = error
         return self.write_json("status.json", record)

@@ -21,6 +21,7 @@ def test_the_corpus_has_at_least_60_distinct_cases():
     assert len({tuple(case[2]) for case in CASES}) == len(CASES)
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize("case", CASES, ids=[case[0] for case in CASES])
 def test_a_bad_input_is_one_line_and_exit_2(case, places, run_cli, tmp_path):
     argv = argv_of(case, places)

@@ -14,6 +14,7 @@ def test_bad_options_are_one_line(run_cli, options, message):
     assert code == 2 and message in err and "Traceback" not in err
 
 
+@pytest.mark.one_backend
 def test_tiny_measurement_prints_median_and_range(run_cli):
     code, out, err = run_cli("bench", "--backends", "tensorflow", "--precision", "float32", "--jit", "off",
                              "--model", "mlp", "--steps", "2", "--batch-size", "8", "--repeats", "2")

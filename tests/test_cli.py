@@ -1,5 +1,6 @@
 """The command line: listing, help, and one clear line for every kind of bad input."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -242,6 +243,7 @@ def _fake_fashion(monkeypatch, data):
     monkeypatch.setattr(data, "load", load)
 
 
+@pytest.mark.one_backend
 def test_a_closed_pipe_is_not_an_error():
     """`python -m kerasdl data list | head -1`: the reader leaves early."""
     proc = subprocess.Popen([sys.executable, "-m", "kerasdl", "data", "list"],
@@ -251,6 +253,7 @@ def test_a_closed_pipe_is_not_an_error():
     assert proc.wait() == 0 and err == "", err
 
 
+@pytest.mark.one_backend
 def test_python_dash_m_entry_point_runs_in_a_fresh_process():
     proc = subprocess.run([sys.executable, "-m", "kerasdl", "list"], capture_output=True, text=True)
     assert proc.returncode == 0 and "classify" in proc.stdout
@@ -258,6 +261,52 @@ def test_python_dash_m_entry_point_runs_in_a_fresh_process():
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
 
 
+# In a fresh process: every task's --help and a usage error of each kind, then what was imported,
+# and each task's outline (its Config and QUICK as read without the task's dependencies).
+_OUTLINE_SCRIPT = """
+import contextlib, dataclasses, io, json, sys
+from kerasdl import cli, tasks
+codes = {}
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    for argv in [[t, "--help"] for t in tasks.available()] + [
+            ["classify", "--epochs", "-1"], ["classify", "--epoch", "3"], ["clock", "--set", "nope=1"],
+            ["vae", "--backend", "nosuch"], ["tune", "classify", "--help"], ["tune", "classify", "--max-trials", "0"],
+            ["tune", "xor"], ["export", "--help"], ["predict", "--help"], ["bench", "--help"]]:
+        try:
+            codes[" ".join(argv)] = cli.main(argv)
+        except SystemExit as e:
+            codes[" ".join(argv)] = e.code
+outlines = {}
+for name in tasks.available():
+    with tasks.outline(name) as m:
+        outlines[name] = [dataclasses.asdict(m.Config()), m.QUICK, m.__doc__]
+heavy = {"keras", "tensorflow", "jax", "torch", "matplotlib", "sklearn", "scipy", "gensim", "umap",
+         "keras_tuner", "pandas"}
+print(json.dumps({"codes": codes, "outlines": outlines, "imported": sorted(heavy & {m.split(".")[0] for m in sys.modules})}))
+"""
+
+
+@pytest.mark.one_backend
+def test_help_and_usage_errors_answer_without_importing_a_backend():
+    """`<task> --help` and usage errors read the task's outline with its third-party imports
+    stood in for (kerasdl.tasks.outline): no keras, and the outline is the task's real one."""
+    from kerasdl import tasks
+
+    proc = subprocess.run([sys.executable, "-c", _OUTLINE_SCRIPT], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    assert result["imported"] == []
+    codes = result["codes"]
+    assert all(codes[f"{t} --help"] == 0 for t in tasks.available())
+    assert codes["tune classify --help"] == codes["export --help"] == codes["predict --help"] == 0
+    assert all(code == 2 for argv, code in codes.items() if "--help" not in argv), codes
+    for name, (config, quick, doc) in result["outlines"].items():
+        module = tasks.load(name)
+        real = json.loads(json.dumps([dataclasses.asdict(module.Config()), module.QUICK, module.__doc__]))
+        assert [config, quick, doc] == real, name
+
+
+@pytest.mark.one_backend
 def test_kill_stops_a_run_as_ctrl_c_does(tmp_path):
     """SIGTERM in the middle of a run: exit 130, one line, the folder says interrupted."""
     import signal

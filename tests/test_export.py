@@ -100,6 +100,7 @@ def test_a_multi_output_model_keeps_its_output_names(run_cli, tmp_path):
     assert hour.shape == (2, 12) and minute.shape == (2, 2)
 
 
+@pytest.mark.one_backend
 def test_an_export_over_the_tolerance_fails_and_is_not_kept(run_cli, tmp_path):
     folder = _run_folder(tmp_path / "runs", _tiny_cnn(widths=(8, 16)), dataset="nowhere")
     (folder / "export").mkdir()
@@ -132,6 +133,7 @@ def test_bad_options_are_one_line(run_cli, bare_model, options, fragments):
     one_line_error(run_cli("export", bare_model, *options), *fragments)
 
 
+@pytest.mark.one_backend
 def test_a_missing_model_or_run_folder_is_one_line(run_cli, tmp_path):
     one_line_error(run_cli("export", tmp_path / "nothing.keras", "--format", "onnx"), "no such file")
     (tmp_path / "empty").mkdir()

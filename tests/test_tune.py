@@ -129,6 +129,7 @@ def _finished(search):
     return sorted(k for k, t in trials(search).items() if t["status"] == "COMPLETED")
 
 
+@pytest.mark.one_backend
 def test_a_search_stopped_by_an_exception_resumes_where_it_was(run_cli, toy, home, monkeypatch):
     command = ("tune", "toytune", "--tuner", "random", "--max-trials", "4")
     monkeypatch.setenv("TOYTUNE_STOP_AFTER", "2")  # Ctrl-C in the third trial
@@ -150,6 +151,7 @@ def test_a_search_stopped_by_an_exception_resumes_where_it_was(run_cli, toy, hom
     assert code == 0 and len(trials(search)) == 4 and "running" not in out
 
 
+@pytest.mark.one_backend
 def test_a_search_stopped_by_sigterm_resumes_where_it_was(run_cli, toy, home, subprocess_env):
     command = ("tune", "toytune", "--tuner", "random", "--max-trials", "4")
     env = {**subprocess_env, "TOYTUNE_SLEEP": "1.5"}
@@ -179,6 +181,7 @@ def test_a_search_stopped_by_sigterm_resumes_where_it_was(run_cli, toy, home, su
     assert len(logged(home)) == 4
 
 
+@pytest.mark.one_backend
 def test_overwrite_starts_the_search_over(run_cli, toy, home):
     command = ("tune", "toytune", "--tuner", "random", "--max-trials", "2")
     assert run_cli(*command)[0] == 0
@@ -186,6 +189,7 @@ def test_overwrite_starts_the_search_over(run_cli, toy, home):
     assert len(trials(only(toy))) == 2 and len(logged(home)) == 4
 
 
+@pytest.mark.one_backend
 def test_another_search_under_the_same_name_is_refused(run_cli, toy):
     assert run_cli("tune", "toytune", "--tuner", "random", "--max-trials", "1", "--name", "mine")[0] == 0
     code, _, err = run_cli("tune", "toytune", "--tuner", "bayesian", "--max-trials", "1", "--name", "mine")
@@ -194,6 +198,7 @@ def test_another_search_under_the_same_name_is_refused(run_cli, toy):
 
 # === Grid ===
 
+@pytest.mark.one_backend
 def test_grid_search_resumes_and_runs_every_combination_once(run_cli, toy, home, monkeypatch):
     command = ("tune", "toytune", "--tuner", "grid", "--rate", "0.01", "--set", "modes=a,b")
     monkeypatch.setenv("TOYTUNE_STOP_AFTER", "2")
@@ -211,6 +216,7 @@ def test_grid_search_resumes_and_runs_every_combination_once(run_cli, toy, home,
     assert run_cli(*command)[0] == 0 and len(trials(search)) == 6  # nothing left to run
 
 
+@pytest.mark.one_backend
 def test_the_grid_oracle_of_kerastuner_loses_its_place_on_reload_and_ours_does_not(tmp_path, capsys):
     """The workaround's reason, kept as a check: reloaded after 2 of the 4 combinations,
     KerasTuner 1.4.8's GridSearchOracle does not go on to the 2 left (it hands out the
@@ -277,6 +283,7 @@ def test_failed_trials_are_recorded_with_their_reason_and_the_search_goes_on(run
     assert sum("failed:" in line for line in out.splitlines()) == 3
 
 
+@pytest.mark.one_backend
 def test_a_search_where_every_trial_fails_says_so(run_cli, toy):
     code, _, err = run_cli("tune", "toytune", "--tuner", "random", "--max-trials", "2", "--set", "modes=crash")
     assert code == 1
@@ -315,6 +322,7 @@ def test_an_objective_the_task_does_not_report_stops_the_search(run_cli, toy):
     assert "val_loss" in err and "test_score" not in err
 
 
+@pytest.mark.one_backend
 def test_a_worker_whose_chief_does_not_answer_stops_with_one_line(run_cli, toy, monkeypatch):
     monkeypatch.setenv("KERASTUNER_TUNER_ID", "worker1")
     monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
@@ -361,6 +369,7 @@ def test_retrain_best_is_an_ordinary_run_without_the_trial_budget(run_cli, toy, 
     assert "Each trial's budget: epochs=1 (not the retrained best's)." in summary
 
 
+@pytest.mark.one_backend
 def test_publish_copies_the_summary_and_its_figures(run_cli, toy, home):
     command = ("tune", "toytune", "--tuner", "random", "--max-trials", "2", "--publish")
     assert run_cli(*command)[0] == 0
@@ -376,6 +385,7 @@ def test_publish_copies_the_summary_and_its_figures(run_cli, toy, home):
 
 # === Distributed ===
 
+@pytest.mark.one_backend
 def test_two_workers_finish_a_search_running_every_trial_once(run_cli, toy, home, subprocess_env):
     code, out, err = run_cli("tune", "toytune", "--tuner", "random", "--max-trials", "4", "--workers", "2")
     assert code == 0, err
@@ -386,6 +396,7 @@ def test_two_workers_finish_a_search_running_every_trial_once(run_cli, toy, home
     assert "2 local workers" in out and len(table(search)) == 4
 
 
+@pytest.mark.one_backend
 def test_a_worker_that_dies_leaves_its_trial_to_another(run_cli, toy, home, subprocess_env, monkeypatch):
     monkeypatch.setenv("TOYTUNE_DIE_IN", "trial_1")  # its first run kills its worker (SIGKILL)
     code, out, err = run_cli("tune", "toytune", "--tuner", "random", "--max-trials", "3", "--workers", "2")

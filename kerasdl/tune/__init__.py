@@ -202,19 +202,30 @@ def _check_numbers(args):
         raise UserError(f"--chief-timeout {args.chief_timeout:g}: expected a positive number of seconds")
 
 
-def _load_task(task, argv, prog):
+def _check_task(task):
     from kerasdl import cli
 
     if task not in tasks.available():
         close = difflib.get_close_matches(task, list(tasks.available()), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise UserError(f"unknown task {task!r}{hint}; run `{cli.PROG} list` to see the tasks")
-    backend_name = cli.select_backend(task, argv)
-    module = tasks.load(task)
+
+
+def _check_tunable(task, module):
     if not (hasattr(module, "search_space") and hasattr(module, "TUNE_OBJECTIVE")):
         raise UserError(f"task {task!r} has no search space to tune: a tunable task defines "
                         "search_space(hp, config) and TUNE_OBJECTIVE beside its Config")
-    return backend_name, module
+
+
+def _parser(task, module, prog):
+    """The task's own options, then the search's."""
+    from kerasdl import cli
+
+    parser = cli.task_parser(task, module, prog=f"{prog} {task}",
+                             description=f"A KerasTuner search over {task}'s search space.",
+                             publish_help="copy summary.md to tuning/<task>.md and its figures to plots/")
+    _tune_options(parser)
+    return parser
 
 
 def _usage(prog):
@@ -234,13 +245,16 @@ def main(argv, parser_class, prog):
     task, rest = argv[0], argv[1:]
     if task.startswith("-"):
         raise UserError(f"name the task to tune first: {prog} <task> [options]")
-    backend_name, module = _load_task(task, rest, prog)
-    parser = cli.task_parser(task, module, prog=f"{prog} {task}",
-                             description=f"A KerasTuner search over {task}'s search space.",
-                             publish_help="copy summary.md to tuning/<task>.md and its figures to plots/")
-    _tune_options(parser)
-    args = parser.parse_args(rest)
-    _check_numbers(args)
+    _check_task(task)
+    # --help and usage errors answer from the task's outline, before any backend loads.
+    with tasks.outline(task) as outline:
+        _check_tunable(task, outline)
+        args = _parser(task, outline, prog).parse_args(rest)
+        _check_numbers(args)
+        cli.task_config(task, outline, args, presets=[(_budget(args.budget), "--budget")], check=False)
+    backend_name = cli.select_backend(task, rest)
+    module = tasks.load(task)
+    args = _parser(task, module, prog).parse_args(rest)
 
     from kerasdl.tune import distributed
 

@@ -143,12 +143,17 @@ def _torch_fn(model, loss_fn, training=False):
 
 # --- the interface -------------------------------------------------------------------
 
+# {backend: (gradient, compiled gradient, differentiable gradient)}, chosen at each call
+# as two_optimizers.py does (the backend is fixed for the process; the lookup is free).
 _IMPLEMENTATIONS = {
     "tensorflow": (_tensorflow, _tensorflow_fn, _tensorflow_differentiable),
     "jax": (_jax, _jax_fn, _jax_differentiable),
     "torch": (_torch, _torch_fn, _torch_differentiable),
 }
-_GRADIENT, _GRADIENT_FN, _DIFFERENTIABLE = _IMPLEMENTATIONS[keras.backend.backend()]
+
+
+def _implementation(kind):
+    return _IMPLEMENTATIONS[keras.backend.backend()][kind]
 
 
 def input_gradient(model, loss_fn, x, y, training=False):
@@ -159,7 +164,7 @@ def input_gradient(model, loss_fn, x, y, training=False):
     pass; the model's state is never updated. Plain (not compiled): safe to call
     inside a train step that the backend already traces.
     """
-    return _GRADIENT(model, loss_fn, x, y, training)
+    return _implementation(0)(model, loss_fn, x, y, training)
 
 
 def input_gradient_fn(model, loss_fn, training=False):
@@ -168,7 +173,7 @@ def input_gradient_fn(model, loss_fn, training=False):
     Build it once and call it on many batches: it reads the model's current
     weights at every call.
     """
-    return _GRADIENT_FN(model, loss_fn, training)
+    return _implementation(1)(model, loss_fn, training)
 
 
 def differentiable_input_gradient(fn, x):
@@ -179,4 +184,4 @@ def differentiable_input_gradient(fn, x):
     step differentiates); `x` is a backend tensor. On PyTorch the gradient is
     taken at a fresh leaf, a detached copy of `x`.
     """
-    return _DIFFERENTIABLE(fn, x)
+    return _implementation(2)(fn, x)

@@ -1,0 +1,158 @@
+"""Interrupted training resumes: the state of every `fit` at the end of each epoch.
+
+During a task's run (`python -m kerasdl <task>`), every `fit` gets an
+`EpochCheckpoint` (through `progress.fit_options`, see `every_fit`). At the end
+of each epoch it writes RUN/checkpoint/fit-<k>.npz, in one atomic rename:
+every variable of the model (weights, batch-norm statistics, and the states
+of the seed generators behind dropout and augmentation, which
+`model.save_weights` leaves out), every variable of its optimizers (the step
+count, and so the learning-rate schedule, and the moments), the global random
+states that shuffle the data (numpy's; PyTorch's on that backend), the epoch
+and the history so far. `kill -9` loses at most the epoch in progress.
+
+`--resume RUN_DIR` runs the task again in its folder with its saved options:
+each fit whose checkpoint exists starts where it ended (Keras's
+`BackupAndRestore` does the same with `model._initial_epoch`), and a fit that
+had finished is restored whole and trains no further. On the same backend
+and machine, a resumed run ends with the same weights as one never
+interrupted (tests/test_resume.py). Not kept: the state of a task's own
+callbacks (early stopping's patience count restarts from the resumed epoch),
+and loops written by hand (the by-hand tasks take seconds), which start over.
+"""
+
+import contextlib
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from kerasdl import runs
+from kerasdl.errors import UserError
+from kerasdl.training import progress
+
+FOLDER = "checkpoint"
+
+
+def _optimizers(model):
+    """The model's optimizer, and any other it holds (a GAN's two)."""
+    found = [model.optimizer] if getattr(model, "optimizer", None) is not None else []
+    for value in vars(model).values():
+        if isinstance(value, keras.optimizers.Optimizer) and all(value is not o for o in found):
+            found.append(value)
+    return found
+
+
+def _variables(model):
+    """Every variable the training state is made of, each once, in a fixed order."""
+    found, seen = [], set()
+    for variable in [*model.variables, *(v for o in _optimizers(model) for v in o.variables)]:
+        if id(variable) not in seen:
+            seen.add(id(variable))
+            found.append(variable)
+    return found
+
+
+def _random_state():
+    kind, keys, position, has_gauss, gauss = np.random.get_state()
+    state = {"numpy_keys": keys, "numpy_position": np.array([position, has_gauss]),
+             "numpy_gauss": np.array(gauss)}
+    if keras.backend.backend() == "torch":  # its DataLoader shuffles with torch's generator
+        import torch
+
+        state["torch_rng"] = torch.get_rng_state().numpy()
+    return state
+
+
+def _set_random_state(saved):
+    position, has_gauss = (int(v) for v in saved["numpy_position"])
+    np.random.set_state(("MT19937", saved["numpy_keys"], position, has_gauss, float(saved["numpy_gauss"])))
+    if "torch_rng" in saved.files and keras.backend.backend() == "torch":
+        import torch
+
+        torch.set_rng_state(torch.from_numpy(saved["torch_rng"].copy()))
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Saves the whole training state at the end of each epoch to `path` (.npz), and
+    restores it at the start of a fit if `path` exists (see the module docstring)."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = Path(path)
+
+    def on_train_begin(self, logs=None):
+        self.history = {}
+        if not self.path.is_file():
+            return
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is not None and not optimizer.built:  # TensorFlow builds it at the first step
+            optimizer.build(self.model.trainable_variables)
+        variables = _variables(self.model)
+        with np.load(self.path, allow_pickle=False) as saved:
+            count = int(saved["variable_count"])
+            if count != len(variables):
+                raise UserError(f"{self.path}: holds {count} variables, the model has {len(variables)}: "
+                                "not this run's checkpoint; start a new run instead of --resume")
+            for k, variable in enumerate(variables):
+                variable.assign(saved[f"v{k}"])
+            _set_random_state(saved)
+            epoch = int(saved["epoch"])
+            self.history = json.loads(str(saved["history"]))
+        self.model._initial_epoch = epoch  # what keras.callbacks.BackupAndRestore sets, read by fit
+        print(f"resumed from the end of epoch {epoch} ({self.path})", flush=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        variables = _variables(self.model)
+        arrays = {f"v{k}": keras.ops.convert_to_numpy(v.value) for k, v in enumerate(variables)}
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays, **_random_state(), variable_count=np.array(len(variables)),
+                 epoch=np.array(epoch + 1), history=np.array(json.dumps(self.history)))
+        runs.atomic_write(self.path, buffer.getvalue())
+
+    def on_train_end(self, logs=None):
+        # fit returns model.history: make it the whole run's, epochs before the resume included.
+        self.model._initial_epoch = None
+        history = keras.callbacks.History()
+        history.set_model(self.model)
+        history.set_params(self.params)
+        history.history = {k: list(v) for k, v in self.history.items()}
+        history.epoch = list(range(max((len(v) for v in self.history.values()), default=0)))
+        self.model.history = history
+
+
+@contextlib.contextmanager
+def every_fit(run_dir):
+    """Within: the k-th `fit` that asks `fit_options` for its callbacks checkpoints to
+    RUN/checkpoint/fit-<k>.npz (a run's fits come in the same order every time)."""
+    folder = Path(run_dir) / FOLDER
+    count = 0
+
+    def make():
+        nonlocal count
+        count += 1
+        return [EpochCheckpoint(folder / f"fit-{count}.npz")]
+
+    with progress.added_callbacks(make):
+        yield
+
+
+def discard(run_dir):
+    """A finished run needs no checkpoint: its model is saved."""
+    shutil.rmtree(Path(run_dir) / FOLDER, ignore_errors=True)
+
+
+def remove_temporary_files(run_dir):
+    """Files an interrupted write left behind (runs.atomic_write's `.NAME.XXXX.tmp`,
+    Run.save_model's `.tmp-PID-NAME`): removed when the run is resumed. Returns how many."""
+    removed = 0
+    for path in Path(run_dir).rglob(".*"):
+        if path.is_file() and (path.name.endswith(".tmp") or path.name.startswith(".tmp-")):
+            os.unlink(path)
+            removed += 1
+    return removed

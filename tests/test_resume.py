@@ -1,0 +1,159 @@
+"""Interrupted training resumes (issue 19, point 4): `<task> --resume RUN_DIR` continues from
+the last finished epoch and ends with the weights of a run never interrupted; `kill -9`
+loses at most the epoch in progress; temporary files are cleaned when the run is resumed."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from bad_inputs import one_line_error
+
+VARYING = {"wall_time_s", "peak_memory_mb", "train_seconds", "seconds_per_epoch"}  # the clock, the memory
+
+
+class _StopAtEpoch(keras.callbacks.Callback):
+    """Ctrl-C as epoch `at` (0-based) begins: epochs 0..at-1 are finished and saved."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at = at
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.at:
+            raise KeyboardInterrupt
+
+
+def _blobs(n, seed):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    x = rng.integers(0, 60, (n, 8, 8, 1)) + 60 * y[:, None, None, None]
+    return x.astype(np.uint8), y
+
+
+def _only_folder(root, task="classify"):
+    (folder,) = (root / task).iterdir()
+    return folder
+
+
+def _weights(folder):
+    model = keras.saving.load_model(folder / "model.keras", safe_mode=True)
+    return model.get_weights()
+
+
+@pytest.mark.backends
+def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(run_cli, home, toy_dataset):
+    from kerasdl.training import progress
+
+    name = toy_dataset("blobs", _blobs, ["a", "b", "c"], train=96, test=48, description="grey blobs")
+    # Dropout and augmentation draw random numbers, and fit shuffles: all of it must resume.
+    options = ("classify", "--dataset", name, "--model", "cnn", "--widths", "4,8", "--dropout", "0.3",
+               "--augment", "flip+shift", "--epochs", "4", "--batch-size", "16", "--precision", "float32")
+    code, _, err = run_cli(*options, "--out", home / "whole")
+    assert code == 0, err
+    whole = _only_folder(home / "whole")
+
+    with progress.added_callbacks(lambda: [_StopAtEpoch(2)]):
+        code, _, err = run_cli(*options, "--out", home / "cut")
+    assert code == 130, err
+    cut = _only_folder(home / "cut")
+    assert json.loads((cut / "status.json").read_text())["status"] == "interrupted"
+    assert (cut / "checkpoint" / "fit-1.npz").is_file() and not (cut / "model.keras").exists()
+    leftover = cut / ".model.keras.a1b2c3.tmp"  # what a write cut short leaves (runs.atomic_write)
+    leftover.write_bytes(b"half a model")
+
+    code, out, err = run_cli("classify", "--resume", cut)
+    assert code == 0, err
+    assert "resumed from the end of epoch 2" in out
+    assert "1 unfinished temporary files removed" in err and not leftover.exists()
+    for mine, theirs in zip(_weights(cut), _weights(whole), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    assert (cut / "history.csv").read_text() == (whole / "history.csv").read_text()
+
+    def metrics(folder):
+        return {k: v for k, v in json.loads((folder / "metrics.json").read_text()).items() if k not in VARYING}
+
+    assert metrics(cut) == metrics(whole)
+    assert json.loads((cut / "status.json").read_text())["status"] == "finished"
+    assert not (cut / "checkpoint").exists()  # a finished run keeps its model, not its training state
+    assert len(json.loads((cut / "config.json").read_text())["resumed"]) == 1
+
+
+@pytest.mark.backends
+def test_a_resumed_gan_ends_with_the_weights_of_an_uninterrupted_one(run_cli, home, tmp_path):
+    """A custom train step with two optimizers and its own seed generator resumes as fit does."""
+    from test_gan import _fake_flowers
+
+    from kerasdl.training import progress
+
+    _fake_flowers(tmp_path / "data" / "flowers102", n=64, classes=4)
+    options = ("gan", "--quick", "--data-dir", tmp_path / "data", "--epochs", "3", "--set", "z_dim=10",
+               "--set", "variant=wgan-gp", "--set", "d_steps=2")
+    assert run_cli(*options, "--out", home / "whole")[0] == 0
+    with progress.added_callbacks(lambda: [_StopAtEpoch(1)]):
+        assert run_cli(*options, "--out", home / "cut")[0] == 130
+    cut = _only_folder(home / "cut", "gan")
+    code, out, err = run_cli("gan", "--resume", cut)
+    assert code == 0, err
+    assert "resumed from the end of epoch 1" in out
+    for mine, theirs in zip(_weights(cut), _weights(_only_folder(home / "whole", "gan")), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--resume", "{tmp}/nothing"], "not a run folder (no config.json)"),
+    (["--resume", "{finished}"], "this run finished; there is nothing to resume"),
+    (["--resume", "{finished}", "--epochs", "3"], "give no others (got --epochs)"),
+])
+def test_resume_refuses_what_it_cannot_continue(run_cli, home, tmp_path, args, message):
+    finished = tmp_path / "runs" / "classify" / "r1"
+    finished.mkdir(parents=True)
+    (finished / "config.json").write_text(json.dumps({"task": "classify", "backend": "tensorflow",
+                                                      "config": {}}))
+    (finished / "status.json").write_text(json.dumps({"status": "finished"}))
+    argv = [a.format(tmp=tmp_path, finished=finished) for a in args]
+    one_line_error(run_cli("classify", *argv), message)
+
+
+def test_resume_names_the_task_the_folder_belongs_to(run_cli, tmp_path):
+    folder = tmp_path / "r2"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"task": "vae", "config": {}}))
+    one_line_error(run_cli("classify", "--resume", folder), f"kerasdl vae --resume {folder}")
+
+
+def _done_epochs(text):
+    return [int(line.split()[1].split("/")[0]) for line in text.splitlines()
+            if line.startswith("epoch ") and " done " in line]
+
+
+@pytest.mark.one_backend
+def test_kill_9_loses_at_most_the_epoch_in_progress(tmp_path):
+    """A real process killed without warning between epochs, then resumed to the end."""
+    env = {k: v for k, v in os.environ.items() if k != "KERASDL_QUIET"}  # we read its epoch lines
+    command = [sys.executable, "-m", "kerasdl", "classify", "--dataset", "digits", "--model", "mlp",
+               "--hidden", "32", "--epochs", "40", "--batch-size", "32", "--out", str(tmp_path)]
+    log = tmp_path / "log.txt"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        deadline = time.time() + 120
+        while len(_done_epochs(log.read_text())) < 3 and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    done = _done_epochs(log.read_text())
+    assert done, log.read_text()[-2000:]
+    folder = _only_folder(tmp_path)
+
+    proc = subprocess.run([sys.executable, "-m", "kerasdl", "classify", "--resume", str(folder)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    resumed_at = int(proc.stdout.split("resumed from the end of epoch ")[1].split()[0])
+    assert resumed_at >= max(done)  # every epoch it reported finished was kept
+    assert len((folder / "history.csv").read_text().splitlines()) == 1 + 40
