@@ -124,6 +124,9 @@ def main(argv, parser_class, prog):
     parser.add_argument("--seconds", type=float, default=5.0,
                         help="--latency: at most this many seconds of timed calls per row and "
                              "batch size; a row that hits it shows the calls it made (default: 5)")
+    parser.add_argument("--versus", action="store_true",
+                        help="kerasdl's default training against a plain PyTorch loop and a plain "
+                             "Keras script on the same CNN, side by side (issue 18; kerasdl/bench_versus.py)")
     parser.add_argument("--publish", action="store_true", help="append the table to reports/bench.md")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # internal: one measurement
@@ -144,7 +147,11 @@ def main(argv, parser_class, prog):
         raise UserError("--calls, --threads and --seconds: expected positive numbers")
     if args.child:
         spec = json.loads(args.child)
-        if spec.get("mode"):
+        if spec.get("mode") == "torch":
+            from kerasdl import bench_versus
+
+            print(json.dumps(bench_versus.torch_child(spec)))
+        elif spec.get("mode"):
             print(json.dumps(LATENCY_CHILDREN[spec["mode"]](spec)))
         else:
             _child(spec)
@@ -153,6 +160,12 @@ def main(argv, parser_class, prog):
         raise UserError("--formats applies to --latency only")
     if args.latency:
         return latency_main(args, widths, prog, argv)
+    if args.versus:
+        from kerasdl import bench_versus
+
+        _print_and_publish(bench_versus.run(args, widths, SHAPES[args.shape], prog, argv, cpu_model()),
+                           args.publish)
+        return 0
 
     rows = []
     for name in args.backends.split(","):

@@ -122,8 +122,8 @@ def test_quick_run_writes_a_complete_run_folder(quick_run, toy_dataset):
                                        "robustness.png", "flipped_standard.png", "flipped_adversarial.png",
                                        "confusion_fgsm_standard.png", "confusion_fgsm_adversarial.png",
                                        "curves_adversarial.png"))
-    for key in ("standard_clean_accuracy", "adversarial_fgsm_accuracy", "adversarial_pgd_accuracy",
-                "adversarial_train_seconds"):
+    for key in ("standard_clean_accuracy", "standard_learned", "adversarial_fgsm_accuracy",
+                "adversarial_pgd_accuracy", "adversarial_train_seconds"):
         assert key in metrics
     report = (folder / "report.md").read_text()
     assert "robustness.png" in report and "PGD" in report and "course (SVHN)" in report
@@ -201,3 +201,17 @@ def test_a_short_run_saves_models_that_score_what_they_trained_to(monkeypatch):
     keras.utils.set_random_seed(0)
     trained, evaluated = train(adversarial.build_models(config, ds, steps)[0])
     assert evaluated < trained - 0.3, (trained, evaluated)
+
+
+@pytest.mark.parametrize("train, clean, dataset, start", [
+    (0.15, 0.90, "svhn", "did not learn: its final training accuracy is 15.00%"),  # under 2x chance
+    (0.30, 0.347, "svhn", "did not learn: clean test accuracy 34.70%"),  # issue 21's SVHN run
+    (0.70, 0.684, "cifar10", "is undertrained: clean test accuracy 68.40%, 16.0 points under"),
+    (0.90, 0.80, "cifar10", None),  # within 10 points of the 84.41% reachable
+    (0.90, 0.60, "some_folder", None),  # no reference: only the chance test applies
+])
+def test_a_model_that_did_not_learn_is_named_as_such(train, clean, dataset, start):
+    from kerasdl.tasks.adversarial import learning_verdict
+
+    verdict = learning_verdict({"accuracy": [0.1, train]}, clean, 10, dataset)
+    assert verdict == start if start is None else verdict.startswith(start), verdict

@@ -1,6 +1,9 @@
 """`python -m kerasdl bench`: one tiny real measurement end to end, and its bad options."""
 
+import numpy as np
 import pytest
+
+from bad_inputs import one_line_error
 
 
 @pytest.mark.parametrize("options, message", [
@@ -96,3 +99,56 @@ def test_latency_table_has_an_exported_format_with_numbers(run_cli):
     assert code == 0, err
     paths = _check_latency_table(out, name, calls=5)
     assert "onnx: model.onnx" in paths, out
+
+
+def test_the_pytorch_copy_has_the_keras_cnns_trainable_parameters():
+    pytest.importorskip("torch")
+    from kerasdl.bench_versus import torch_cnn
+    from kerasdl.models import classifiers
+
+    for shape, widths in (((28, 28, 1), (32, 64, 128)), ((32, 32, 3), (8, 16))):
+        keras_model = classifiers.cnn(shape, 10, widths=widths)
+        trainable = sum(int(np.prod(w.shape)) for w in keras_model.trainable_weights)
+        assert sum(p.numel() for p in torch_cnn(shape, 10, widths).parameters()) == trainable
+
+
+def test_the_versus_table_gives_kerasdls_ratio_to_each_and_the_goals():
+    import types
+
+    from kerasdl.bench_versus import versus_table
+
+    rows = [dict(name="plain PyTorch", backend="torch", settings="loop", images_per_s=400.0, min=390, max=410),
+            dict(name="plain Keras", backend="tensorflow", settings="fit", images_per_s=500.0, min=1, max=2),
+            dict(name="kerasdl", backend="tensorflow", settings="ours", images_per_s=700.0, min=1, max=2)]
+    args = types.SimpleNamespace(shape="fashion_mnist", batch_size=128, steps=40, repeats=3)
+    table = versus_table(rows, args, [32, 64, 128], "kerasdl bench", ["--versus"], "some CPU")
+    assert "| plain PyTorch | torch | loop | 400.0 | 390 - 410 | 1.75x |" in table
+    assert "| plain Keras | tensorflow | fit | 500.0 | 1 - 2 | 1.40x |" in table
+    assert "plain PyTorch: 1.75x against a goal of 1.5x, met" in table
+    rows[2]["images_per_s"] = 480.0
+    table = versus_table(rows, args, [32, 64, 128], "kerasdl bench", ["--versus"], "some CPU")
+    assert "plain PyTorch: 1.20x against a goal of 1.5x, **missed by 0.30x**" in table
+    assert "plain Keras: 0.96x against a goal of 1x, **missed by 0.04x**" in table
+
+
+def test_the_plain_pytorch_loop_trains_and_times_its_steps():
+    pytest.importorskip("torch")
+    from kerasdl.bench_versus import measure_torch
+
+    rates = measure_torch((8, 8, 1), batch_size=4, steps=2, widths=[4], repeats=2)
+    assert len(rates) == 2 and all(r > 0 for r in rates)
+
+
+@pytest.mark.slow  # three fresh processes, each importing its framework: a minute on 2 busy cores
+def test_versus_measures_the_three_contenders(run_cli):
+    code, out, err = run_cli("bench", "--versus", "--widths", "4,8", "--steps", "2", "--batch-size", "8",
+                             "--repeats", "1")
+    assert code == 0, err
+    for name in ("plain PyTorch", "plain Keras", "kerasdl"):
+        row = next(line for line in out.splitlines() if line.startswith(f"| {name} |"))
+        assert float(row.split("|")[4]) > 0, row
+    assert "Goals (issue 18)" in out
+
+
+def test_versus_refuses_the_options_of_the_backend_table(run_cli):
+    one_line_error(run_cli("bench", "--versus", "--precision", "float32"), "--precision does not apply to --versus")
