@@ -16,11 +16,8 @@ the median of `--repeats` passes of `--steps` batches; synthetic images (speed d
 depend on the pixel values).
 """
 
-import json
-import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 
@@ -100,6 +97,8 @@ def _contenders():
 
 def run(args, widths, shape, prog, argv, cpu):
     """Measure each contender in a fresh process; the markdown table."""
+    from kerasdl import bench
+
     for option in ("--backends", "--precision", "--jit", "--model"):
         if any(a == option or a.startswith(option + "=") for a in argv):
             raise UserError(f"{option} does not apply to --versus: each contender runs its own "
@@ -110,24 +109,13 @@ def run(args, widths, shape, prog, argv, cpu):
     rows = []
     for name, settings, spec, backend_name in _contenders():
         print(f"measuring {name} ({backend_name}) ...", file=sys.stderr, flush=True)
-        result = _child(dict(common, **spec), backend_name)
+        result = bench._run_child(dict(common, **spec), backend_name)
         rows.append(dict(name=name, settings=settings, backend=backend_name, **result))
         if "error" in result:
             print(f"  skipped: {result['error']}", file=sys.stderr)
         else:
             print(f"  {result['images_per_s']} images/s (median of {args.repeats})", file=sys.stderr)
     return versus_table(rows, args, widths, prog, argv, cpu)
-
-
-def _child(spec, backend_name):
-    env = dict(os.environ, KERAS_BACKEND=backend_name, TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run([sys.executable, "-m", "kerasdl", "bench", "--child", json.dumps(spec)],
-                          env=env, capture_output=True, text=True)
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode == 0 and lines:
-        return json.loads(lines[-1])
-    last = (proc.stderr.strip().splitlines() or ["exit status %d" % proc.returncode])[-1]
-    return {"error": last.strip()[:300]}
 
 
 def torch_child(spec):
