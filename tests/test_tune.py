@@ -452,3 +452,26 @@ def test_the_clock_space_trains_the_multihead_reader_and_grid_needs_choices():
     assert config.formulations == ("multihead",) and config.widths == (8, 16)
     with pytest.raises(UserError, match="draws learning_rate from a range"):
         check_grid(hp.space, "clock")
+
+
+@pytest.mark.one_backend
+def test_kerastuner_state_files_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A search stopped while KerasTuner writes trial.json (here: the disk fills up at the
+    rename) keeps the last whole file and leaves no temporary one."""
+    import os
+
+    from keras_tuner.src import utils
+
+    import kerasdl.tune.tuner  # noqa: F401 -- installs the atomic writer
+
+    target = tmp_path / "trial.json"
+    utils.save_json(str(target), {"status": "RUNNING"})
+
+    def full_disk(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(OSError):
+        utils.save_json(str(target), {"status": "COMPLETED"})
+    assert json.loads(target.read_text()) == {"status": "RUNNING"}
+    assert [p.name for p in tmp_path.iterdir()] == ["trial.json"]

@@ -31,11 +31,29 @@ import keras
 import keras_tuner
 from keras_tuner.engine import base_tuner
 from keras_tuner.engine import trial as trial_module
+from keras_tuner.src import utils as keras_tuner_utils
 
 from kerasdl import config as configs
 from kerasdl import errors
 from kerasdl.errors import UserError
 from kerasdl.training import progress
+
+def _atomic_save_json(path, obj):
+    """KerasTuner's `utils.save_json`, through a temporary file and a rename (kerasdl.runs):
+    KerasTuner 1.4 writes oracle.json, tuner.json and each trial.json in place, so a search
+    stopped during a write left a truncated JSON that the next run could not reload."""
+    import json
+
+    from kerasdl import runs
+
+    text = json.dumps(obj)
+    runs.atomic_write(path, text)
+    return text
+
+
+# Every state file of KerasTuner goes through this one function (engine/stateful.py,
+# engine/tuner.py): replaced once kerasdl's tuner is loaded.
+keras_tuner_utils.save_json = _atomic_save_json
 
 # Epochs without improvement of the monitored metric before a trial's fit stops.
 PATIENCE = 3
