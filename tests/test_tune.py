@@ -214,6 +214,12 @@ def test_grid_search_resumes_and_runs_every_combination_once(run_cli, toy, home,
     assert rows.pop((8, "b")) == "failed"  # the impossible combination
     assert set(rows.values()) == {"finished"}
     assert run_cli(*command)[0] == 0 and len(trials(search)) == 6  # nothing left to run
+    # Each factor's effect: the mean objective of the finished trials at each value (val_score =
+    # units / 10 + 0.5 for mode b; (8, b) failed): mode a (0.2 + 0.4 + 0.8) / 3, mode b (0.7 + 0.9) / 2.
+    summary = (search / "summary.md").read_text()
+    assert "| mode | a | 3 | 0.4667 | -0.3333 |" in summary
+    assert "| mode | b | 2 | 0.8000 | +0.0000 |" in summary
+    assert "| units | 2 | 2 | 0.4500 | -0.3500 |" in summary
 
 
 @pytest.mark.one_backend

@@ -138,11 +138,39 @@ def markdown(search, oracle, table, best):
               report.table([{k: v for k, v in r.items() if k != "reason"} for r in table],
                            formats={"seconds": report.duration, "memory_mb": lambda v: report.fmt(v, 0),
                                     **{name: _text for name in names}})]
+    effects = main_effects(table, searched(oracle), objective)
+    if effects:
+        mean = f"mean {objective.name}"
+        parts += [f"Effect of each choice: the {mean} of the finished trials that took each value, and "
+                  "its difference from the factor's best value (in a full grid each value meets every "
+                  "combination of the others, so the differences are the factors' main effects):",
+                  report.table([{"factor": name, "value": _text(value), "trials": n, mean: m,
+                                 "difference": m - max(e[2] for e in levels)}
+                                for name, levels in effects.items() for value, n, m in levels],
+                               formats={mean: lambda v: f"{v:.4f}", "difference": lambda v: f"{v:+.4f}"})]
     if failed:
         parts.append("Failed trials:\n\n" + "\n".join(f"- trial {r['trial']}: {r['reason']}" for r in failed))
     parts += [report.figure(name, caption) for name, caption in FIGURES.items()
               if (search.workdir / name).is_file()]
     return report.join(*parts)
+
+
+def main_effects(table, hps, objective):
+    """{name: [(value, finished trials, mean objective)]} for each searched choice (Choice,
+    Boolean) that the finished trials took more than one value of, values in listed order."""
+    from keras_tuner.engine.hyperparameters import Float, Int
+
+    done = [r for r in table if r[objective.name] is not None]
+    effects = {}
+    for hp in hps:
+        if isinstance(hp, (Int, Float)):
+            continue
+        values = list(getattr(hp, "values", [False, True]))
+        levels = [(v, [r[objective.name] for r in done if r[hp.name] == v]) for v in values]
+        levels = [(v, len(scores), float(np.mean(scores))) for v, scores in levels if scores]
+        if len(levels) > 1:
+            effects[hp.name] = levels
+    return effects
 
 
 def _retrained(search):
@@ -227,6 +255,12 @@ def objective_by_hyperparameter(table, hps, objective):
             ax.set_xticks(range(len(choices)), [_text(c) for c in choices], rotation=30, fontsize=8)
             ax.set_xlim(-0.5, len(choices) - 0.5)
         ax.plot(xs, [r[name] for r in done], "o", alpha=0.7)
+        if not numeric:  # each value's mean: the factor's effect
+            for x, value in enumerate(choices):
+                scores = [r[name] for r in done if r[hp.name] == value]
+                if scores:
+                    ax.plot([x - 0.3, x + 0.3], [np.mean(scores)] * 2, "-", color="tab:green", lw=2,
+                            label="mean" if x == 0 else None)
         if best is not None:
             bx = best[hp.name] if numeric else choices.index(best[hp.name]) if best[hp.name] in choices else -1
             ax.plot([bx], [best[name]], "*", markersize=14, color="tab:orange", label="best")
@@ -235,7 +269,7 @@ def objective_by_hyperparameter(table, hps, objective):
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(hps):]:
         ax.axis("off")
-    fig.suptitle(f"{name} against each hyperparameter (star: the best trial)")
+    fig.suptitle(f"{name} against each hyperparameter (star: the best trial; green: each choice's mean)")
     fig.tight_layout()
     return fig
 
