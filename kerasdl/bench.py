@@ -38,8 +38,9 @@ SHAPES = {"fashion_mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
 
 def measure(model_name, shape, batch_size, steps, jit, widths=None, repeats=1):
     """Images per second of the training steps of `fit` over `steps` batches,
-    after one warm-up epoch, once per repeat (a list). `widths`: the CNN's
-    filters per block (None: the builder's default)."""
+    after one warm-up epoch, once per repeat (a list), and the model's training FLOPs
+    per image (kerasdl.flops). `widths`: the CNN's filters per block (None: the
+    builder's default)."""
     import keras
     import numpy as np
 
@@ -72,7 +73,9 @@ def measure(model_name, shape, batch_size, steps, jit, widths=None, repeats=1):
     for _ in range(repeats):
         model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0, callbacks=[clock])
         rates.append(len(x) / clock.seconds)
-    return rates
+    from kerasdl import flops
+
+    return rates, flops.training_flops(model)
 
 
 def _child(spec):
@@ -81,10 +84,11 @@ def _child(spec):
 
     keras.mixed_precision.set_global_policy(spec["precision"])
     jit = {"on": True, "off": False, "auto": "auto"}[spec["jit"]]
-    rates = measure(spec["model"], tuple(spec["shape"]), spec["batch_size"], spec["steps"], jit,
-                    spec.get("widths"), spec.get("repeats", 1))
-    print(json.dumps({**spec, "images_per_s": round(statistics.median(rates), 1),
-                      "min": round(min(rates), 1), "max": round(max(rates), 1)}))
+    rates, flops_per_image = measure(spec["model"], tuple(spec["shape"]), spec["batch_size"], spec["steps"],
+                                     jit, spec.get("widths"), spec.get("repeats", 1))
+    median = statistics.median(rates)
+    print(json.dumps({**spec, "images_per_s": round(median, 1), "min": round(min(rates), 1),
+                      "max": round(max(rates), 1), "gflop_s": round(median * flops_per_image / 1e9, 1)}))
 
 
 def main(argv, parser_class, prog):
@@ -206,16 +210,31 @@ def _print_and_publish(table, publish):
 
 
 def _table(rows, args, prog, argv):
-    import platform
+    from kerasdl import flops
 
     model = f"{args.model} {args.widths}" if args.widths else args.model
+    peak, how = flops.float32_peak()
     head = (f"## {model} on {args.shape}-shaped images, batch {args.batch_size}, {args.steps} steps, "
             f"{args.repeats} timed passes\n\n"
-            f"Command: `{prog} {' '.join(argv)}` on {platform.processor() or platform.machine()}, "
-            f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}.\n\n"
-            "| backend | precision | jit_compile | images/s (median) | min - max |\n|---|---|---|---|---|\n")
-    return head + "\n".join(f"| {r['backend']} | {r['precision']} | {r['jit']} | {r['images_per_s']} | "
-                            f"{r['min']} - {r['max']} |" for r in rows)
+            f"Command: `{prog} {' '.join(argv)}` on {cpu_model()}, {time.strftime('%Y-%m-%d')}.\n\n"
+            "| backend | precision | jit_compile | images/s (median) | min - max | GFLOP/s | of the float32 peak |\n"
+            "|---|---|---|---|---|---|---|\n")
+    lines = [f"| {r['backend']} | {r['precision']} | {r['jit']} | {r['images_per_s']} | "
+             f"{r['min']} - {r['max']} | {r.get('gflop_s', '-')} | {peak_share(r.get('gflop_s'), peak)} |"
+             for r in rows]
+    return head + "\n".join(lines) + "\n\n" + flops_note(peak, how)
+
+
+def peak_share(gflop_s, peak):
+    return "-" if gflop_s is None or not peak else f"{100 * gflop_s / peak:.0f}%"
+
+
+def flops_note(peak, how):
+    """The line under a table with a GFLOP/s column: what was counted, against what."""
+    peak_text = f"{peak:.0f} GFLOP/s = {how}" if peak else f"not known: {how}"
+    return ("GFLOP/s: images/s x the training FLOPs of one image, counted analytically (3 forward "
+            f"passes of the conv and dense layers, kerasdl/flops.py). Float32 peak: {peak_text}; "
+            "bfloat16 rows can exceed it (AVX512-BF16 and AMX have peaks of their own).")
 
 
 

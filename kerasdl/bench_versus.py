@@ -115,7 +115,9 @@ def run(args, widths, shape, prog, argv, cpu):
             print(f"  skipped: {result['error']}", file=sys.stderr)
         else:
             print(f"  {result['images_per_s']} images/s (median of {args.repeats})", file=sys.stderr)
-    return versus_table(rows, args, widths, prog, argv, cpu)
+    from kerasdl import flops
+
+    return versus_table(rows, args, widths, prog, argv, cpu, *flops.float32_peak())
 
 
 def torch_child(spec):
@@ -129,24 +131,32 @@ def torch_child(spec):
                                                     f"{torch.get_num_threads()} threads"}
 
 
-def versus_table(rows, args, widths, prog, argv, cpu):
-    """The markdown table: each contender's images/s, and kerasdl's ratio to each other one."""
+def versus_table(rows, args, widths, prog, argv, cpu, peak=None, how="not measured"):
+    """The markdown table: each contender's images/s (and GFLOP/s against the float32 `peak`,
+    computed as `how` says), and kerasdl's ratio to each other one."""
+    from kerasdl import bench
+
     ours = next((r for r in rows if r["name"] == "kerasdl" and "error" not in r), None)
     lines = [f"## kerasdl against a plain PyTorch loop and a plain Keras script: cnn "
              f"{','.join(map(str, widths))} on "
              f"{args.shape}-shaped images, batch {args.batch_size}, {args.steps} steps, "
              f"{args.repeats} timed passes", "",
              f"Command: `{prog} {' '.join(argv)}` on {cpu}, {time.strftime('%Y-%m-%d')}.", "",
-             "| contender | backend | settings | images/s (median) | min - max | kerasdl is |",
-             "|---|---|---|---|---|---|"]
+             "| contender | backend | settings | images/s (median) | min - max | GFLOP/s | of the float32 "
+             "peak | kerasdl is |", "|---|---|---|---|---|---|---|---|"]
+    # The same network in every row: the Keras rows' FLOPs per image are the torch row's too.
+    per_image = next((r["gflop_s"] / r["images_per_s"] for r in rows if r.get("gflop_s")), None)
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['name']} | {r['backend']} | {r['settings']} | - | - | failed: {r['error']} |")
+            lines.append(f"| {r['name']} | {r['backend']} | {r['settings']} | - | - | - | - | "
+                         f"failed: {r['error']} |")
             continue
         ratio = "-" if r is ours or ours is None else f"{ours['images_per_s'] / r['images_per_s']:.2f}x"
         settings = r["settings"] + (f" ({r['version']})" if r.get("version") else "")
+        gflop_s = None if per_image is None else round(r["images_per_s"] * per_image, 1)
         lines.append(f"| {r['name']} | {r['backend']} | {settings} | {r['images_per_s']} | "
-                     f"{r['min']} - {r['max']} | {ratio} |")
+                     f"{r['min']} - {r['max']} | {gflop_s if gflop_s is not None else '-'} | "
+                     f"{bench.peak_share(gflop_s, peak)} | {ratio} |")
     if ours is not None:
         verdicts = []
         for name, goal in GOALS.items():
@@ -157,6 +167,7 @@ def versus_table(rows, args, widths, prog, argv, cpu):
             verdicts.append(f"{name}: {ratio:.2f}x against a goal of {goal:g}x, "
                             + ("met" if ratio >= goal else f"**missed by {goal - ratio:.2f}x**"))
         lines += ["", "Goals (issue 18): " + "; ".join(verdicts) + "."]
-    lines += ["", f"({platform.python_implementation()} {platform.python_version()}; each contender in a "
+    lines += ["", bench.flops_note(peak, how),
+              "", f"({platform.python_implementation()} {platform.python_version()}; each contender in a "
                   "fresh process, one after the other.)"]
     return "\n".join(lines)

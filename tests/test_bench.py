@@ -119,14 +119,16 @@ def test_the_versus_table_gives_kerasdls_ratio_to_each_and_the_goals():
 
     rows = [dict(name="plain PyTorch", backend="torch", settings="loop", images_per_s=400.0, min=390, max=410),
             dict(name="plain Keras", backend="tensorflow", settings="fit", images_per_s=500.0, min=1, max=2),
-            dict(name="kerasdl", backend="tensorflow", settings="ours", images_per_s=700.0, min=1, max=2)]
+            dict(name="kerasdl", backend="tensorflow", settings="ours", images_per_s=700.0, min=1, max=2,
+                 gflop_s=122.5)]  # 0.175 GFLOP an image: the same network, so the others' rates follow
     args = types.SimpleNamespace(shape="fashion_mnist", batch_size=128, steps=40, repeats=3)
-    table = versus_table(rows, args, [32, 64, 128], "kerasdl bench", ["--versus"], "some CPU")
-    assert "| plain PyTorch | torch | loop | 400.0 | 390 - 410 | 1.75x |" in table
-    assert "| plain Keras | tensorflow | fit | 500.0 | 1 - 2 | 1.40x |" in table
+    table = versus_table(rows, args, [32, 64, 128], "kerasdl bench", ["--versus"], "some CPU", 1000.0, "by hand")
+    assert "| plain PyTorch | torch | loop | 400.0 | 390 - 410 | 70.0 | 7% | 1.75x |" in table
+    assert "| plain Keras | tensorflow | fit | 500.0 | 1 - 2 | 87.5 | 9% | 1.40x |" in table
+    assert "| kerasdl | tensorflow | ours | 700.0 | 1 - 2 | 122.5 | 12% | - |" in table
     assert "plain PyTorch: 1.75x against a goal of 1.5x, met" in table
     rows[2]["images_per_s"] = 480.0
-    table = versus_table(rows, args, [32, 64, 128], "kerasdl bench", ["--versus"], "some CPU")
+    table = versus_table(rows, args, [32, 64, 128], "kerasdl bench", ["--versus"], "some CPU", 1000.0, "by hand")
     assert "plain PyTorch: 1.20x against a goal of 1.5x, **missed by 0.30x**" in table
     assert "plain Keras: 0.96x against a goal of 1x, **missed by 0.04x**" in table
 
@@ -152,3 +154,29 @@ def test_versus_measures_the_three_contenders(run_cli):
 
 def test_versus_refuses_the_options_of_the_backend_table(run_cli):
     one_line_error(run_cli("bench", "--versus", "--precision", "float32"), "--precision does not apply to --versus")
+
+
+def test_training_flops_are_three_forward_passes_of_the_conv_and_dense_layers():
+    import keras
+
+    from kerasdl import flops
+
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, padding="same"),
+                              keras.layers.MaxPooling2D(2), keras.layers.Conv2D(6, 3, padding="valid"),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10)])
+    # By hand: 2 * 8*8 * 4 * 3*3*1, then 2 * 2*2 * 6 * 3*3*4 on the pooled 4x4, then 2 * 6 * 10.
+    forward = 2 * 64 * 4 * 9 + 2 * 4 * 6 * 36 + 2 * 6 * 10
+    assert flops.forward_flops(model) == forward and flops.training_flops(model) == 3 * forward
+
+
+@pytest.mark.parametrize("flags, vendor, family, per_cycle", [
+    ({"avx512f", "avx2", "fma"}, "GenuineIntel", 6, 64),  # Sapphire Rapids: two 512-bit FMA units
+    ({"avx512f", "avx2", "fma"}, "AuthenticAMD", 25, 32),  # Zen 4: 512-bit on 256-bit units
+    ({"avx512f", "avx2", "fma"}, "AuthenticAMD", 26, 64),  # Zen 5
+    ({"avx2", "fma"}, "AuthenticAMD", 23, 32),
+    ({"sse2"}, "", None, 8),
+])
+def test_float32_flops_per_cycle_follow_the_flags(flags, vendor, family, per_cycle):
+    from kerasdl import flops
+
+    assert flops.flops_per_cycle(flags, vendor, family) == per_cycle
