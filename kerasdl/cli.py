@@ -534,12 +534,14 @@ def _predict_command(argv):
                             "Examples: predict runs/classify/RUN shoe.png --top 3; "
                             "predict runs/gan/RUN --samples 64 --output samples.png; "
                             "predict runs/vae/RUN digits.npy --output reconstructions.png; "
-                            "predict runs/emotion-rnn/RUN \"what a day\" tweets.txt --top 3")
+                            "predict runs/emotion-rnn/RUN \"what a day\" tweets.txt --top 3; "
+                            "predict runs/contrastive/RUN cat.png --top 5 (the 5 nearest test images)")
     parser.add_argument("model", help="a run folder (its model.keras) or a .keras file")
     parser.add_argument("inputs", nargs="*", metavar="INPUT",
                         help="image files (PNG, JPEG, ...), folders of images, or .npy/.npz arrays; "
                              "for a text model, texts in quotes or .txt files with one text a line")
-    parser.add_argument("--top", type=int, metavar="K", help="the K most likely classes (default 1)")
+    parser.add_argument("--top", type=int, metavar="K", help="the K most likely classes, or an encoder's "
+                        "K nearest gallery images (default 1)")
     parser.add_argument("--samples", type=int, metavar="N",
                         help="GAN or VAE: draw N samples (no INPUT needed)")
     parser.add_argument("--seed", type=int, default=0, help="seed of --samples (default 0)")
@@ -566,8 +568,9 @@ def _predict_command(argv):
     kind = predictor.kind
     if args.top is not None and kind == "clock":
         raise UserError("--top: the clock reader reads one time per image; --top is for classifiers")
-    if args.top is not None and kind not in ("classifier", "text"):
-        raise UserError(f"--top is for classifiers; this model is a {kind} model")
+    if args.top is not None and kind not in ("classifier", "text", "embedding"):
+        raise UserError(f"--top is for classifiers (and an encoder's nearest neighbours); this model "
+                        f"is a {kind} model")
     if kind in ("gan", "vae"):
         return _predict_generative(predict, predictor, args, output)
     if args.samples is not None:

@@ -15,7 +15,9 @@ Kinds of model read: classifiers (one output of N class scores; the top K
 classes with their probability, or their score where the outputs are not
 probabilities), the clock reader (the time as HH:MM), and the generative models:
 a GAN draws `--samples N` (images, or the points of gan-2d) and a VAE draws
-samples from its prior or reconstructs the images it is given.
+samples from its prior or reconstructs the images it is given. An encoder with a
+`gallery.npz` beside it (contrastive's) gives each input's embedding and its
+nearest gallery images (kerasdl.tasks.contrastive.inference).
 
 Text models read strings given on the command line or `.txt` files (one text a
 line): a model whose input is strings (TextVectorization inside it, saved from
@@ -50,8 +52,9 @@ class Predictor:
     task: str | None = None         # the task that trained it (config.json), if known
     class_names: list = field(default_factory=list)
     value_range: tuple = (0, 255)   # the pixel values the model was trained on
-    kind: str = "classifier"        # classifier, clock, gan, vae or text
+    kind: str = "classifier"        # classifier, clock, gan, vae, text or embedding
     text: object = None             # a token-id text model: the TextEncoder of its text.json
+    gallery: object = None          # an encoder: the Gallery of its gallery.npz (contrastive)
 
     @property
     def input_shape(self):
@@ -175,6 +178,8 @@ def load(model):
         return predictor
     net = _inference_model(net, path)
     predictor = Predictor(net, path, task)
+    if _recognise_embedding(predictor, run_dir):
+        return predictor
     _recognise_text(predictor, run_dir)
     if task == "clock" or isinstance(net.output, dict):
         predictor.kind = "clock"
@@ -196,6 +201,18 @@ def _recognise_text(predictor, run_dir):
         predictor.kind = "text"
     elif run_dir is not None and (run_dir / FILE).is_file():
         predictor.kind, predictor.text = "text", TextEncoder.load(run_dir / FILE)
+
+
+def _recognise_embedding(predictor, run_dir):
+    """Kind "embedding" for an encoder with a gallery.npz beside it (contrastive's): predict
+    gives embeddings and nearest gallery images instead of classes."""
+    from kerasdl.tasks.contrastive.inference import GALLERY, Gallery
+
+    if run_dir is None or predictor.path != run_dir / "model.keras" or not (run_dir / GALLERY).is_file():
+        return False
+    predictor.kind, predictor.gallery = "embedding", Gallery.load(run_dir / GALLERY)
+    predictor.value_range = predictor.gallery.value_range
+    return True
 
 
 def _generative_kind(net):
@@ -396,7 +413,8 @@ def read_array(path, predictor):
 
 def predict(predictor, names, x, top=1, batch_size=256):
     """One dict per input: {"input", "time"} for the clock reader; for a classifier
-    {"input", "top": [{"class", "probability" or "score"}, ...]} (the K highest first)."""
+    {"input", "top": [{"class", "probability" or "score"}, ...]} (the K highest first); for an
+    encoder {"input", "embedding", "top": [{"class", "neighbour", "similarity"}, ...]}."""
     if predictor.kind == "clock":
         from kerasdl.tasks.clock import model as clock_models
         from kerasdl.tasks.clock import times
@@ -409,6 +427,10 @@ def predict(predictor, names, x, top=1, batch_size=256):
             formulation = {1: "regression_mse", 2: "regression_cyclic"}.get(n_classes, "classification")
         minutes = times.decode(formulation, outputs, n_classes)
         return [{"input": name, "time": times.format_time(m)} for name, m in zip(names, minutes)]
+    if predictor.kind == "embedding":
+        from kerasdl.tasks.contrastive import inference
+
+        return inference.predict(predictor.model, predictor.gallery, names, x, top, batch_size)
     if predictor.kind == "text":
         x = _text_batch(predictor, x)
 

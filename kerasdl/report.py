@@ -180,3 +180,14 @@ def figure(name, caption):
 def join(*parts):
     """The report's parts as one markdown text, ending in one newline."""
     return "".join(p if p.endswith("\n") else p + "\n\n" for p in parts if p).rstrip("\n") + "\n"
+
+
+def machine_load():
+    """The 1-minute load average at the end of training, or None where the system has
+    none: training times mean little without it on a shared machine."""
+    return round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") else None
+
+
+def load_words(load):
+    """How the reports say the load: ', 1-minute load average 1.2 at the end of training'."""
+    return "" if load is None else f", 1-minute load average {load} at the end of training"

@@ -49,6 +49,7 @@ CASES = [
     ("xor unknown init", "option", ["xor", "--init", "ones"], "init=ones"),
     ("distance unknown metric", "option", ["distance", "--metrics", "hamming"], "hamming"),
     ("vae negative beta", "option", ["vae", "--beta", "-1"], "beta=-1"),
+    ("contrastive unknown method", "option", ["contrastive", "--method", "moco"], "method=moco"),
     ("clock image too small", "option", ["clock", "--size", "8"], "size=8"),
     ("clock unknown formulation", "option", ["clock", "--formulations", "guess"], "guess"),
     ("adversarial epsilon above 1", "option", ["adversarial", "--epsilon", "2"], "epsilon=2"),

@@ -12,7 +12,7 @@ from keras import layers
 from kerasdl.errors import UserError
 
 
-def _inputs_and_preprocessing(input_shape, value_range, augment, seed, name):
+def inputs_and_preprocessing(input_shape, value_range, augment, seed, name):
     """Input -> (augmentation) -> rescale to [0, 1]; returns (inputs, tensor)."""
     lo, hi = value_range
     inputs = keras.Input(shape=tuple(input_shape), name="pixels")
@@ -52,7 +52,7 @@ def mlp(input_shape, num_classes, hidden=(512, 256), dropout=0.2, value_range=(0
     if not hidden or any(h <= 0 for h in hidden):
         raise UserError(f"hidden={hidden!r}: expected positive layer widths, e.g. 512,256")
     # === Layers and functional model ===
-    inputs, x = _inputs_and_preprocessing(input_shape, value_range, augment, seed, name)
+    inputs, x = inputs_and_preprocessing(input_shape, value_range, augment, seed, name)
     x = layers.Flatten(name="flatten")(x)
     for k, width in enumerate(hidden, 1):
         x = layers.Dense(width, use_bias=False, name=f"dense{k}")(x)
@@ -87,7 +87,7 @@ def cnn(input_shape, num_classes, widths=(32, 64, 128), convs_per_block=2, dropo
         raise UserError(f"images of {input_shape[0]}x{input_shape[1]} are too small for "
                         f"{len(widths)} pooling blocks: use fewer widths")
     # === Layers and functional model ===
-    inputs, x = _inputs_and_preprocessing(input_shape, value_range, augment, seed, name)
+    inputs, x = inputs_and_preprocessing(input_shape, value_range, augment, seed, name)
     for k, filters in enumerate(widths, 1):
         x = conv_block(x, filters, convs_per_block, name=f"block{k}", dropout=dropout, seed=seed,
                        bn_momentum=bn_momentum)

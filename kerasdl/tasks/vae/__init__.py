@@ -8,7 +8,6 @@ With `latent_dim=2` the report also draws the learned manifold: the decoder
 evaluated on a grid of the 2-D latent space.
 """
 
-import os
 import time
 from dataclasses import dataclass
 
@@ -111,17 +110,6 @@ def train_vae(ds, latent_dim, filters, hidden, beta, epochs, batch_size, learnin
     return model, history, time.perf_counter() - started
 
 
-def machine_load():
-    """The 1-minute load average at the end of training, or None where the system has
-    none: training times mean little without it on a shared machine."""
-    return round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") else None
-
-
-def load_words(load):
-    """How the reports say the load: ', 1-minute load average 1.2 at the end of training'."""
-    return "" if load is None else f", 1-minute load average {load} at the end of training"
-
-
 def evaluate(model, x, batch_size=256):
     """Test -ELBO and its two terms (nats per image), and the pixel MSE of reconstructions
     decoded from the latent means."""
@@ -153,7 +141,7 @@ def run(config, run):
     model, history, seconds = train_vae(
         ds, config.latent_dim, config.filters, config.hidden, config.beta, config.epochs,
         config.batch_size, config.learning_rate, config.seed, x_train=x_train, x_val=x_val)
-    load = machine_load()
+    load = report.machine_load()
     run.write_history(history)
     run.save_model(model)
 
@@ -240,7 +228,7 @@ def _report(config, ds, m, run):
         f"beta = {config.beta}, Adam {config.learning_rate}, batch {config.batch_size}.",
         report.budget(run, m["train_seconds"],
                       f"{report.plural(m['epochs'], 'epoch')} ({m['seconds_per_epoch']} s each"
-                      f"{load_words(m['machine_load'])})"),
+                      f"{report.load_words(m['machine_load'])})"),
         report.figure("elbo_curves.png", "ELBO, reconstruction and KL per epoch"),
         report.figure("reconstructions.png", "test images and their reconstructions"),
         report.figure("samples.png", "samples from the prior"),

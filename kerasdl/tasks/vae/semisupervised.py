@@ -145,7 +145,7 @@ def run(config, run):
         model, history, seconds = vae_task.train_vae(
             ds, config.latent_dim, config.filters, config.hidden, config.beta, config.epochs,
             config.batch_size, config.learning_rate, config.seed)
-        load = vae_task.machine_load()
+        load = report.machine_load()
         run.write_history(history)
         run.save_model(model)
     started = time.perf_counter()
@@ -296,7 +296,7 @@ def _report(config, ds, m, summary, trained, run):
         comparison = []
     if trained:
         vae_line = (f"the VAE trained {report.plural(config.epochs, 'epoch')} in "
-                    f"{report.duration(m['vae_train_seconds'])}{vae_task.load_words(m['machine_load'])}; ")
+                    f"{report.duration(m['vae_train_seconds'])}{report.load_words(m['machine_load'])}; ")
     else:
         vae_line = f"the VAE of `{config.vae_model}` (not retrained); "
     return report.join(
