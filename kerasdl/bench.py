@@ -131,6 +131,10 @@ def main(argv, parser_class, prog):
     parser.add_argument("--versus", action="store_true",
                         help="kerasdl's default training against a plain PyTorch loop and a plain "
                              "Keras script on the same CNN, side by side (issue 18; kerasdl/bench_versus.py)")
+    parser.add_argument("--data", action="store_true",
+                        help="data loading instead: each local data set loaded cold and cached, a fresh "
+                             "process each (issue 18; kerasdl/bench_data.py)")
+    parser.add_argument("--datasets", help="--data: comma-separated data sets (default: every registered one)")
     parser.add_argument("--publish", action="store_true", help="append the table to reports/bench.md")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # internal: one measurement
@@ -151,7 +155,11 @@ def main(argv, parser_class, prog):
         raise UserError("--calls, --threads and --seconds: expected positive numbers")
     if args.child:
         spec = json.loads(args.child)
-        if spec.get("mode") == "torch":
+        if spec.get("mode") == "data":
+            from kerasdl import bench_data
+
+            print(json.dumps(bench_data.child(spec)))
+        elif spec.get("mode") == "torch":
             from kerasdl import bench_versus
 
             print(json.dumps(bench_versus.torch_child(spec)))
@@ -162,6 +170,12 @@ def main(argv, parser_class, prog):
         return 0
     if args.formats and not args.latency:
         raise UserError("--formats applies to --latency only")
+    if args.datasets and not args.data:
+        raise UserError("--datasets applies to --data only")
+    if args.data:
+        from kerasdl import bench_data
+
+        return bench_data.main(args, prog, argv)
     if args.latency:
         return latency_main(args, widths, prog, argv)
     if args.versus:
@@ -535,17 +549,20 @@ LATENCY_CHILDREN = {"prepare": _prepare, "keras": _keras_rows, "runtime": _runti
 GOAL_MS = 1.0  # issue 16: the fastest path serves a batch-1 prediction in under 1 ms p50
 
 
+def load_text(before, after):
+    """How a table says how busy the machine was: 'load average (1, 5, 15 min) ... before / after'."""
+    if not (before and after):
+        return "load average unknown"
+    return ("load average (1, 5, 15 min) "
+            + " / ".join(", ".join(f"{v:.2f}" for v in avg) for avg in (before, after)) + " before / after")
+
+
 def latency_table(rows, args, prog, argv, context):
-    load = context["load_before"], context["load_after"]
     shown = ",".join(str(w) for w in context["widths"]) if args.model == "cnn" else args.model
-    load_text = "load average unknown"
-    if all(load):
-        load_text = ("load average (1, 5, 15 min) "
-                     + " / ".join(", ".join(f"{v:.2f}" for v in avg) for avg in load) + " before / after")
     head = (f"## Inference latency: {args.model} {shown} on {args.shape}-shaped images, "
             f"batch 1 and {args.batch_size}\n\n"
             f"Command: `{prog} {' '.join(argv)}` on {context['cpu']}, {time.strftime('%Y-%m-%d %H:%M')}, "
-            f"{context['minutes']:.1f} min; {load_text}"
+            f"{context['minutes']:.1f} min; {load_text(context['load_before'], context['load_after'])}"
             f"{'; XLA_FLAGS=' + os.environ['XLA_FLAGS'] if os.environ.get('XLA_FLAGS') else ''}.\n\n"
             f"Untrained weights ({context['params']:,} parameters), float32. Batch 1: p50 and p99 of the "
             f"timed calls (numpy in, numpy out) after a tenth as many warm-up calls, at most "

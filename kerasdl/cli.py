@@ -34,7 +34,8 @@ COMMANDS = {
     "list": "list every task",
     "data": "data sets: `data list` shows each one and where it was (or would be) found",
     "report": "publish a finished run folder to plots/ and reports/",
-    "bench": "training throughput per backend and precision; --latency: inference latency (reports/bench.md)",
+    "bench": "training throughput per backend and precision; --latency: inference latency; --versus: "
+             "against plain PyTorch and Keras; --data: data loading (reports/bench.md)",
     "tune": "a KerasTuner hyperparameter search: tune <task> [options] (tuning/<task>/<name>/)",
     "predict": "predict with a trained model: predict MODEL INPUT...",
     "export": "a trained model as SavedModel, ONNX, LiteRT...: export MODEL --format FORMAT",
@@ -186,6 +187,10 @@ def _task_options(parser, defaults, publish_help=None):
         runopts.add_argument("--resume", metavar="RUN_DIR",
                              help="continue an interrupted run in its folder, from the end of its last "
                                   "finished epoch, with the options it was started with (give no others)")
+        runopts.add_argument("--distribute", action="store_true",
+                             help="train data-parallel on every device (GPUs, or machines named by "
+                                  "TF_CONFIG / KERAS_DISTRIBUTION_*): JAX's keras.distribution, "
+                                  "TensorFlow's tf.distribute; --batch-size is the global batch")
 
 
 def _task_command(name, argv):
@@ -204,6 +209,10 @@ def _task_command(name, argv):
     config = task_config(name, module, args)
     from kerasdl import runs
 
+    if args.distribute:
+        from kerasdl.training import distribute
+
+        distribute.check(name, module)
     root = runs.check_out_root(args.out)
     section = module.variant(config) if hasattr(module, "variant") else None
     if section is not None:
@@ -212,6 +221,7 @@ def _task_command(name, argv):
                                           backend_name)
     info = run_info(name, " ".join([PROG, name, *argv]), backend_name, precision, config, args.quick,
                     section)
+    info["distribute"] = args.distribute
     run = runs.Run(name, root=root, run_id=runs.new_run_id(backend_name, info["seed"]), info=info)
     begin_run(run, config)
     print(f"kerasdl {name}: backend {backend_name}, precision {precision}, run folder {run.dir}",
@@ -223,10 +233,15 @@ def _task_command(name, argv):
 def _run_task(module, config, run, publish=False):
     """The run itself, every fit checkpointed at each epoch's end (kerasdl.training.checkpoint),
     then its summary; and publishing, if asked."""
-    from kerasdl import runs
-    from kerasdl.training import checkpoint
+    import contextlib
 
-    with checkpoint.every_fit(run.dir):
+    from kerasdl import runs
+    from kerasdl.training import checkpoint, distribute
+
+    parallel = distribute.data_parallel() if run.info.get("distribute") else contextlib.nullcontext()
+    with checkpoint.every_fit(run.dir), parallel as devices:
+        if devices:
+            print(f"data-parallel over {len(devices)} devices: {', '.join(devices)}", file=sys.stderr)
         metrics = execute(module, config, run)
     checkpoint.discard(run.dir)
     print(_summary(run.task, metrics, getattr(module, "HEADLINE", None), run))
@@ -258,6 +273,10 @@ def _resume_command(name, argv, run_dir):
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in saved["config"].items()}
     config = configs.apply_overrides(module.Config(), values, source=f"{run_dir}/config.json:")
     _check_before_run(module, config)
+    if saved.get("distribute"):
+        from kerasdl.training import distribute
+
+        distribute.check(name, module)
 
     from kerasdl.training import checkpoint
 

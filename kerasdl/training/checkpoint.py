@@ -109,7 +109,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
         variables = _variables(self.model)
-        arrays = {f"v{k}": keras.ops.convert_to_numpy(v.value) for k, v in enumerate(variables)}
+        arrays = {f"v{k}": keras.ops.convert_to_numpy(v) for k, v in enumerate(variables)}
         buffer = io.BytesIO()
         np.savez(buffer, **arrays, **_random_state(), variable_count=np.array(len(variables)),
                  epoch=np.array(epoch + 1), history=np.array(json.dumps(self.history)))
