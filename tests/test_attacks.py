@@ -150,6 +150,17 @@ def test_random_start_stays_in_the_ball_and_the_range():
     assert np.abs(start - x).mean() > 0.02  # it moved
 
 
+@pytest.mark.backends
+def test_random_start_scales_one_draw_by_eps_a_tensor_eps_too():
+    """The warm-up passes eps as a tensor: the same seed draws the same noise, scaled by eps."""
+    x = np.linspace(0.3, 0.7, 200, dtype="float32").reshape(2, 100)  # no pixel-range clipping
+    full = ops.convert_to_numpy(attacks.random_start(x, 0.1, seed=3)) - x
+    half = ops.convert_to_numpy(attacks.random_start(x, ops.convert_to_tensor(0.05), seed=3)) - x
+    np.testing.assert_allclose(half, full / 2, atol=1e-6)
+    assert ops.convert_to_numpy(attacks.random_start(x, ops.convert_to_tensor(0.0), seed=3)) \
+        == pytest.approx(x)  # eps 0 (the warm-up's first step): the clean image
+
+
 # --- attacks on a trained toy model -----------------------------------------------------------
 
 @pytest.mark.backends

@@ -55,10 +55,13 @@ def project(x_adv, x, epsilon, value_range=(0.0, 1.0)):
 
 
 def random_start(x, epsilon, seed=None, value_range=(0.0, 1.0)):
-    """x + U(-eps, eps) per pixel, inside the pixel range (`seed`: int or SeedGenerator)."""
+    """x + U(-eps, eps) per pixel, inside the pixel range (`seed`: int or SeedGenerator).
+
+    `epsilon` may be a tensor (the warm-up's eps inside a train step): the noise is drawn
+    in [-1, 1] and scaled, the same numbers as drawing in [-eps, eps]."""
     x = ops.convert_to_tensor(x)
-    noise = keras.random.uniform(ops.shape(x), minval=-epsilon, maxval=epsilon, seed=seed,
-                                 dtype=x.dtype)
+    noise = epsilon * keras.random.uniform(ops.shape(x), minval=-1.0, maxval=1.0, seed=seed,
+                                           dtype=x.dtype)
     return project(x + noise, x, epsilon, value_range)
 
 
