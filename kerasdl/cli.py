@@ -210,7 +210,7 @@ def _task_command(name, argv):
     from kerasdl import runs
 
     if args.distribute:
-        from kerasdl.training import distribute
+        from kerasdl.training.backends import distribute
 
         distribute.check(name, module)
     root = runs.check_out_root(args.out)
@@ -236,7 +236,8 @@ def _run_task(module, config, run, publish=False):
     import contextlib
 
     from kerasdl import runs
-    from kerasdl.training import checkpoint, distribute
+    from kerasdl.training import checkpoint
+    from kerasdl.training.backends import distribute
 
     parallel = distribute.data_parallel() if run.info.get("distribute") else contextlib.nullcontext()
     with checkpoint.every_fit(run.dir), parallel as devices:
@@ -274,7 +275,7 @@ def _resume_command(name, argv, run_dir):
     config = configs.apply_overrides(module.Config(), values, source=f"{run_dir}/config.json:")
     _check_before_run(module, config)
     if saved.get("distribute"):
-        from kerasdl.training import distribute
+        from kerasdl.training.backends import distribute
 
         distribute.check(name, module)
 

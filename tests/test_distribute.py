@@ -64,7 +64,7 @@ def test_two_devices_give_the_loss_curve_of_one(tmp_path):
 def test_distribute_refuses_pytorch(monkeypatch):
     from kerasdl.errors import UserError
     from kerasdl.tasks import classify
-    from kerasdl.training import distribute
+    from kerasdl.training.backends import distribute
 
     monkeypatch.setattr(distribute.keras.backend, "backend", lambda: "torch")
     with pytest.raises(UserError, match="no distribution support for the PyTorch backend"):

@@ -24,7 +24,7 @@ NAME = "classify"
 # Fashion-MNIST CNN, 1.24x for the CIFAR-10 one, reports/bench.md);
 # the models keep their softmax outputs, and so the loss, in float32.
 PRECISION = "mixed_bfloat16"
-# `--distribute` trains it data-parallel (kerasdl.training.distribute): a plain compile and fit.
+# `--distribute` trains it data-parallel (kerasdl.training.backends.distribute): a plain compile and fit.
 DISTRIBUTE = True
 
 # Defaults per (model, kind of data): chosen for accuracy per CPU-minute on a

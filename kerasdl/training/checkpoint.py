@@ -33,6 +33,7 @@ import numpy as np
 from kerasdl import runs
 from kerasdl.errors import UserError
 from kerasdl.training import progress
+from kerasdl.training.backends import random_state
 
 FOLDER = "checkpoint"
 
@@ -54,26 +55,6 @@ def _variables(model):
             seen.add(id(variable))
             found.append(variable)
     return found
-
-
-def _random_state():
-    kind, keys, position, has_gauss, gauss = np.random.get_state()
-    state = {"numpy_keys": keys, "numpy_position": np.array([position, has_gauss]),
-             "numpy_gauss": np.array(gauss)}
-    if keras.backend.backend() == "torch":  # its DataLoader shuffles with torch's generator
-        import torch
-
-        state["torch_rng"] = torch.get_rng_state().numpy()
-    return state
-
-
-def _set_random_state(saved):
-    position, has_gauss = (int(v) for v in saved["numpy_position"])
-    np.random.set_state(("MT19937", saved["numpy_keys"], position, has_gauss, float(saved["numpy_gauss"])))
-    if "torch_rng" in saved.files and keras.backend.backend() == "torch":
-        import torch
-
-        torch.set_rng_state(torch.from_numpy(saved["torch_rng"].copy()))
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
@@ -99,7 +80,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
                                 "not this run's checkpoint; start a new run instead of --resume")
             for k, variable in enumerate(variables):
                 variable.assign(saved[f"v{k}"])
-            _set_random_state(saved)
+            random_state.restore(saved)
             epoch = int(saved["epoch"])
             self.history = json.loads(str(saved["history"]))
         self.model._initial_epoch = epoch  # what keras.callbacks.BackupAndRestore sets, read by fit
@@ -111,7 +92,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         variables = _variables(self.model)
         arrays = {f"v{k}": keras.ops.convert_to_numpy(v) for k, v in enumerate(variables)}
         buffer = io.BytesIO()
-        np.savez(buffer, **arrays, **_random_state(), variable_count=np.array(len(variables)),
+        np.savez(buffer, **arrays, **random_state.capture(), variable_count=np.array(len(variables)),
                  epoch=np.array(epoch + 1), history=np.array(json.dumps(self.history)))
         runs.atomic_write(self.path, buffer.getvalue())
 
