@@ -20,7 +20,13 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from kerasdl import cli
 
-sys.exit(cli.main(sys.argv[1:]))
+# Both runs in one process (one start-up of the backend): first on one device, then on two.
+out, args = sys.argv[1], sys.argv[2:]
+for name, extra in (("one", []), ("two", ["--distribute"])):
+    print(f"== {name}", file=sys.stderr, flush=True)
+    code = cli.main([*args, "--out", f"{out}/{name}", *extra])
+    if code:
+        sys.exit(code)
 """
 
 # JAX's DataParallel is one program over the whole batch: the same curve up to float32
@@ -29,20 +35,24 @@ sys.exit(cli.main(sys.argv[1:]))
 TOLERANCE = {"jax": 1e-5, "tensorflow": 5e-2}
 
 
-def _losses(tmp_path, name, *extra):
+def _losses(tmp_path, *extra):
+    """The loss curves of the run on one device and of the run on two, and what the second said."""
     backend_name = keras.backend.backend()
     env = dict(os.environ, KERAS_BACKEND=backend_name)
     if backend_name == "jax":
         env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2").strip()
-    out = tmp_path / name
-    proc = subprocess.run([sys.executable, "-c", _SCRIPT, "classify", "--dataset", "digits", "--model", "cnn",
-                           "--widths", "4,8", "--epochs", "3", "--batch-size", "64", "--train-limit", "512",
-                           "--precision", "float32", "--out", str(out), *extra],
+    proc = subprocess.run([sys.executable, "-c", _SCRIPT, str(tmp_path), "classify", "--dataset", "digits",
+                           "--model", "cnn", "--widths", "4,8", "--epochs", "3", "--batch-size", "64",
+                           "--train-limit", "512", "--precision", "float32", *extra],
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    (folder,) = (out / "classify").iterdir()
-    with open(folder / "history.csv") as f:
-        return [float(row["loss"]) for row in csv.DictReader(f)], proc.stderr
+
+    def curve(name):
+        (folder,) = (tmp_path / name / "classify").iterdir()
+        with open(folder / "history.csv") as f:
+            return [float(row["loss"]) for row in csv.DictReader(f)]
+
+    return curve("one"), curve("two"), proc.stderr.split("== two")[-1]
 
 
 @pytest.mark.backends
@@ -54,8 +64,7 @@ def test_two_devices_give_the_loss_curve_of_one(tmp_path):
     # (and 360 test), every batch even. TensorFlow's 512 give 51 validation images, split 26 / 25
     # over the replicas on purpose.
     sizes = ("--train-limit", "500") if backend_name == "jax" else ()
-    one, _ = _losses(tmp_path, "one", *sizes)
-    two, err = _losses(tmp_path, "two", "--distribute", *sizes)
+    one, two, err = _losses(tmp_path, *sizes)
     assert "data-parallel over 2 devices" in err
     assert two == pytest.approx(one, rel=TOLERANCE[backend_name])
     assert two != one or backend_name == "jax"  # TensorFlow's replicas really split the batch
