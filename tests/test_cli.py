@@ -54,7 +54,7 @@ def test_task_help_shows_every_option_with_its_default(capsys, home):
     assert "examples per gradient step (default: 128)" in out  # the field's declared help
     # A field whose default comes from a recipe shows the recipe's values, not "None".
     assert "passes over the training set (default: the recipe's: mlp/grey 20" in out
-    assert "cnn/grey 15" in out
+    assert "cnn/grey 10" in out
 
 
 def test_top_level_help_names_the_run_options(run_cli):
