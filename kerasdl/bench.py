@@ -45,8 +45,10 @@ def measure(model_name, shape, batch_size, steps, jit, widths=None, repeats=1):
     import numpy as np
 
     from kerasdl.models import classifiers
+    from kerasdl.training.backends import input_pipeline
 
     keras.utils.set_random_seed(0)
+    input_pipeline.prepare()  # as every kerasdl run has it
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (batch_size * steps, *shape), dtype=np.uint8)
     y = rng.integers(0, 10, len(x))
@@ -60,7 +62,8 @@ def measure(model_name, shape, batch_size, steps, jit, widths=None, repeats=1):
         """Seconds from the start of the first training step to the end of the last.
         Timing the whole `fit` call instead was seen to add either ~0 or ~9 s of set-up
         and tear-down outside the steps on TensorFlow here (totals snapped to 10.3 or
-        20.5 s whatever the model), which made different settings look equally fast."""
+        20.5 s whatever the model), which made different settings look equally fast. The
+        cause was tf.data's autotuner (kerasdl.training.backends.input_pipeline), now off."""
 
         def on_train_begin(self, logs=None):
             self.started = time.perf_counter()

@@ -1,0 +1,43 @@
+"""`fit` on numpy arrays without TensorFlow's end-of-epoch stall.
+
+On the TensorFlow backend Keras feeds arrays through a tf.data pipeline whose autotuner
+runs a "model" thread; that thread sleeps between optimisations for a period that doubles
+up to 60 s, and dropping the iterator waits for it to wake. Keras drops one iterator at
+every epoch's end and the last when `fit` returns, so a long epoch was followed by a wait
+of up to a minute: 40.3 s after `on_train_end` in a one-epoch fit of the classify CNN on
+Fashion-MNIST (54,000 images) on an idle 2-core machine, 58.2 and 50.6 s in two more beside
+a search at lower priority; gdb showed
+the main thread in `RootDataset::Iterator::~Iterator` waiting for the thread in
+`model::Model::OptimizeLoop` (reports/bench.md, "The end-of-epoch stall").
+
+The pipeline only gathers batches from arrays in memory, nothing to tune, so kerasdl
+turns the autotuner off for it. JAX and PyTorch read arrays without tf.data: nothing to do.
+"""
+
+import keras
+
+_PATCHED = "_kerasdl_autotune_off"
+
+
+def prepare():
+    """Turn tf.data's autotuner off for the pipelines Keras builds from arrays (fit,
+    evaluate, predict). Idempotent; a no-op off TensorFlow. Returns whether it applied."""
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+    from keras.src.trainers.data_adapters import array_data_adapter
+
+    adapter = array_data_adapter.ArrayDataAdapter
+    original = adapter.get_tf_dataset
+    if getattr(original, _PATCHED, False):
+        return True
+
+    def get_tf_dataset(self):
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        return original(self).with_options(options)
+
+    setattr(get_tf_dataset, _PATCHED, True)
+    get_tf_dataset.__wrapped__ = original
+    adapter.get_tf_dataset = get_tf_dataset
+    return True
