@@ -481,3 +481,13 @@ def test_kerastuner_state_files_are_written_whole_or_not_at_all(tmp_path, monkey
         utils.save_json(str(target), {"status": "COMPLETED"})
     assert json.loads(target.read_text()) == {"status": "RUNNING"}
     assert [p.name for p in tmp_path.iterdir()] == ["trial.json"]
+
+
+def test_effects_are_measured_from_the_best_value_in_the_objectives_direction():
+    from kerasdl.tune.summary import effect_rows
+
+    effects = {"widths": [("16", 2, 30.0), ("32", 3, 20.0), ("64", 1, 25.0)]}
+    minimised = {r["value"]: r["difference"] for r in effect_rows(effects, "min")}
+    assert minimised == {"16": 10.0, "32": 0.0, "64": 5.0}  # an error in minutes: lowest is best
+    maximised = {r["value"]: r["difference"] for r in effect_rows(effects, "max")}
+    assert maximised == {"16": 0.0, "32": -10.0, "64": -5.0}

@@ -141,18 +141,32 @@ def markdown(search, oracle, table, best):
     effects = main_effects(table, searched(oracle), objective)
     if effects:
         mean = f"mean {objective.name}"
+        if search.tuner == "grid":
+            why = ("in a full grid each value meets every combination of the others, so the "
+                   "differences are the factors' main effects")
+        else:
+            why = ("these trials are not a grid: a value's trials met different values of the other "
+                   "factors" + (" and trained for different budgets" if search.tuner == "hyperband" else "")
+                   + ", so a difference mixes factors: a hint, not a main effect")
+        better = "lower" if objective.direction == "min" else "higher"
         parts += [f"Effect of each choice: the {mean} of the finished trials that took each value, and "
-                  "its difference from the factor's best value (in a full grid each value meets every "
-                  "combination of the others, so the differences are the factors' main effects):",
-                  report.table([{"factor": name, "value": _text(value), "trials": n, mean: m,
-                                 "difference": m - max(e[2] for e in levels)}
-                                for name, levels in effects.items() for value, n, m in levels],
+                  f"its difference from the factor's best value ({better} is better; {why}):",
+                  report.table(effect_rows(effects, objective.direction, mean),
                                formats={mean: lambda v: f"{v:.4f}", "difference": lambda v: f"{v:+.4f}"})]
     if failed:
         parts.append("Failed trials:\n\n" + "\n".join(f"- trial {r['trial']}: {r['reason']}" for r in failed))
     parts += [report.figure(name, caption) for name, caption in FIGURES.items()
               if (search.workdir / name).is_file()]
     return report.join(*parts)
+
+
+def effect_rows(effects, direction, mean="mean"):
+    """main_effects as table rows: each value's mean and its difference from the best value
+    of its factor (the highest mean when the objective is maximised, the lowest when minimised)."""
+    pick = max if direction == "max" else min
+    return [{"factor": name, "value": _text(value), "trials": n, mean: m,
+             "difference": m - pick(e[2] for e in levels)}
+            for name, levels in effects.items() for value, n, m in levels]
 
 
 def main_effects(table, hps, objective):
