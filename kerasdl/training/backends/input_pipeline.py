@@ -21,14 +21,19 @@ _PATCHED = "_kerasdl_autotune_off"
 
 def prepare():
     """Turn tf.data's autotuner off for the pipelines Keras builds from arrays (fit,
-    evaluate, predict). Idempotent; a no-op off TensorFlow. Returns whether it applied."""
+    evaluate, predict). Idempotent; a no-op off TensorFlow, and where Keras no longer has
+    the method it wraps (the test of this module fails there). Returns whether it applied."""
     if keras.backend.backend() != "tensorflow":
         return False
     import tensorflow as tf
-    from keras.src.trainers.data_adapters import array_data_adapter
 
-    adapter = array_data_adapter.ArrayDataAdapter
-    original = adapter.get_tf_dataset
+    try:  # Keras's private module: a later Keras may move it; then runs go on, stall and all
+        from keras.src.trainers.data_adapters import array_data_adapter
+
+        adapter = array_data_adapter.ArrayDataAdapter
+        original = adapter.get_tf_dataset
+    except (ImportError, AttributeError):
+        return False
     if getattr(original, _PATCHED, False):
         return True
 
