@@ -6,9 +6,9 @@ up to 60 s, and dropping the iterator waits for it to wake. Keras drops one iter
 every epoch's end and the last when `fit` returns, so a long epoch was followed by a wait
 of up to a minute: 40.3 s after `on_train_end` in a one-epoch fit of the classify CNN on
 Fashion-MNIST (54,000 images) on an idle 2-core machine, 58.2 and 50.6 s in two more beside
-a search at lower priority; gdb showed
-the main thread in `RootDataset::Iterator::~Iterator` waiting for the thread in
-`model::Model::OptimizeLoop` (reports/bench.md, "The end-of-epoch stall").
+a search at lower priority; gdb showed the main thread in `RootDataset::Iterator::~Iterator`
+waiting for the thread in `model::Model::OptimizeLoop` (reports/bench.md, "The end-of-epoch
+stall").
 
 The pipeline only gathers batches from arrays in memory, nothing to tune, so kerasdl
 turns the autotuner off for it. JAX and PyTorch read arrays without tf.data: nothing to do.
