@@ -45,10 +45,10 @@ def measure(model_name, shape, batch_size, steps, jit, widths=None, repeats=1):
     import numpy as np
 
     from kerasdl.models import classifiers
-    from kerasdl.training.backends import input_pipeline
+    from kerasdl.training import backends
 
     keras.utils.set_random_seed(0)
-    input_pipeline.prepare()  # as every kerasdl run has it
+    backends.prepare()  # as every kerasdl run has it
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (batch_size * steps, *shape), dtype=np.uint8)
     y = rng.integers(0, 10, len(x))

@@ -404,15 +404,15 @@ def run_info(name, command, backend_name, precision, config, quick, section=None
 
 
 def begin_run(run, config):
-    """Seed, dtype policy and input pipeline from the run's info, then config.json and
-    status 'running'."""
+    """Seed, dtype policy and the fixes to Keras (training/backends) from the run's info,
+    then config.json and status 'running'."""
     import keras
 
-    from kerasdl.training.backends import input_pipeline
+    from kerasdl.training import backends
 
     keras.utils.set_random_seed(run.info["seed"])
     backend.set_precision(run.info["precision"])
-    input_pipeline.prepare()
+    backends.prepare()
     run.write_json("config.json", {**run.info, "config": dataclasses.asdict(config),
                                    "versions": backend.versions()})
     run.set_status("running")

@@ -30,13 +30,10 @@ def test_fit_prints_lines_with_the_time_left_when_not_on_a_terminal(monkeypatch)
 
 
 def test_fit_options_by_where_the_output_goes(monkeypatch):
-    from kerasdl.training.fit import BuildOptimizerFirst
     from kerasdl.training.guards import StopOnNonFiniteLoss
 
-    def kinds(options):  # every fit builds its optimizer first (not shown below)
-        callbacks = options["callbacks"]
-        assert isinstance(callbacks[0], BuildOptimizerFirst)
-        return [c if isinstance(c, str) else type(c) for c in callbacks[1:]]
+    def kinds(options):
+        return [c if isinstance(c, str) else type(c) for c in options["callbacks"]]
 
     monkeypatch.delenv("KERASDL_QUIET", raising=False)
     monkeypatch.setattr(P, "on_terminal", lambda: True)
@@ -59,31 +56,3 @@ def test_loop_progress_lines(monkeypatch, capsys):
     assert list(P.progress(range(3), desc="sweep", interval=0.0)) == [0, 1, 2]
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "sweep" and out[-1].startswith("sweep: 3/3  elapsed ") and out[-1].endswith("left ~0:00")
-
-
-def test_building_the_optimizer_first_changes_no_weight():
-    """BuildOptimizerFirst (in every fit_options()) makes the slot variables before the first
-    step; the trained weights are those of a fit without it, to the last digit."""
-    from kerasdl.training.fit import BuildOptimizerFirst
-
-    x = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
-    y = (x.sum(axis=1) > 0).astype("int32")
-
-    def train(callbacks):
-        keras.utils.set_random_seed(1)
-        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="relu"),
-                                  keras.layers.Dense(2, activation="softmax")])
-        model.compile(optimizer=keras.optimizers.AdamW(1e-2), loss="sparse_categorical_crossentropy")
-        seen = []
-        check = keras.callbacks.LambdaCallback(
-            on_train_batch_begin=lambda batch, logs: seen.append(model.optimizer.built))
-        model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=[*callbacks, check])
-        return model.get_weights(), seen[0]
-
-    plain, built_before_plain = train([])
-    first, built_before_first = train([BuildOptimizerFirst()])
-    assert built_before_first
-    if keras.backend.backend() == "tensorflow":
-        assert not built_before_plain  # what it is there for: TensorFlow builds it in the first step
-    for a, b in zip(plain, first, strict=True):
-        np.testing.assert_array_equal(a, b)

@@ -18,7 +18,9 @@ def jit_compile_default():
 
 
 def cosine_adamw(learning_rate, steps, warmup_fraction=0.05, weight_decay=5e-4):
-    """AdamW with a linear warm-up to `learning_rate`, then cosine decay to zero over `steps`."""
+    """AdamW with a linear warm-up to `learning_rate`, then cosine decay to zero over `steps`.
+    (On TensorFlow the warm-up is evaluated without a conditional, which made every first
+    training step slow to trace: training/backends/warmup_schedule.py.)"""
     warmup = max(1, int(warmup_fraction * steps))
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=learning_rate / 10, decay_steps=max(1, steps - warmup),
@@ -37,19 +39,3 @@ def bn_momentum(steps, usual=0.99):
     long runs keep the usual 0.99, short ones average over their last steps.
     """
     return min(usual, math.exp(math.log(1e-6) / max(1, steps)))
-
-
-class BuildOptimizerFirst(keras.callbacks.Callback):
-    """Make the optimizer's slot variables before the first training step.
-
-    Keras otherwise makes them inside the first call of the training function, and
-    TensorFlow's first trace of a function that creates variables is the slower kind:
-    building them first cut the CPU time of a one-epoch `fit` of the classify CNN (448
-    images, batch 64) from 4.37 to 3.67 s here (mean of 7 alternating runs each, TensorFlow
-    2.21). On the other backends Keras builds the optimizer before fit starts anyway; the
-    variables start at the same values either way."""
-
-    def on_train_begin(self, logs=None):
-        optimizer = getattr(self.model, "optimizer", None)
-        if isinstance(optimizer, keras.optimizers.Optimizer) and not optimizer.built:
-            optimizer.build(self.model.trainable_variables)

@@ -104,10 +104,9 @@ def added_callbacks(make):
 def fit_options(callbacks=()):
     """The `verbose` and `callbacks` arguments of `model.fit` for live progress:
     `model.fit(x, y, **fit_options([my_callback]))`."""
-    from kerasdl.training.fit import BuildOptimizerFirst
     from kerasdl.training.guards import StopOnNonFiniteLoss
 
-    callbacks = [BuildOptimizerFirst(), *callbacks, StopOnNonFiniteLoss(),
+    callbacks = [*callbacks, StopOnNonFiniteLoss(),
                  *(c for make in _ADDED for c in make())]
     if quiet():
         return {"verbose": 0, "callbacks": callbacks}

@@ -113,8 +113,9 @@ class Config(TaskConfig):
                             "or fewer widths")
 
 
-QUICK = dict(n=480, formulations=FORMULATIONS, classes=(24,), input_size=32, widths=(8, 16), dense=32,
-             epochs=1, batch_size=32)
+# The default's one reader, small: a smoke test of seconds (reports/bench.md, "--quick wall
+# times"); `--quick --set formulations=all` smoke-tests the comparison, as CI does.
+QUICK = dict(n=480, classes=(24,), input_size=32, widths=(8, 16), dense=32, epochs=1, batch_size=32)
 
 # What `python -m kerasdl tune clock` optimises: the multi-head reader's mean error on the
 # validation split (minutes), and early stopping watches the same number epoch by epoch.

@@ -107,8 +107,11 @@ class Config(TaskConfig):
                             "early stopping and the curves need validation texts")
 
 
+# One small GRU beside the baselines (which take no training steps): a smoke test of seconds
+# (reports/bench.md, "--quick wall times"). Each further RNN adds about 4 s of TensorFlow
+# tracing; `--quick --set compare=baselines,cells,embeddings` smoke-tests them all, as CI does.
 QUICK = dict(train_limit=600, test_limit=200, epochs=1, hidden=16, embedding_dim=16, word2vec_epochs=1,
-             max_length=20, batch_size=32)
+             max_length=20, batch_size=32, compare=("baselines",))
 
 # What `python -m kerasdl tune emotion-rnn` maximises: the accuracy on the validation
 # split (held out of train), never the test set's.
