@@ -115,7 +115,8 @@ _STORAGE_ERRORS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "d
 
 def _interrupt(signum, frame):
     errors.note_signal(signum)
-    raise KeyboardInterrupt(f"signal {signum}")
+    if not errors.signals_deferred():  # else raised when the bookkeeping under way ends
+        raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _dispatch(argv):

@@ -6,6 +6,8 @@ message names what was received and what to do instead. The CLI prints it as
 with a traceback unless `--debug` is given.
 """
 
+import contextlib
+
 
 class UserError(Exception):
     """A problem the user can fix: bad option, missing data, corrupt file."""
@@ -42,3 +44,24 @@ def raise_if_signalled():
     """KeyboardInterrupt if a stop signal arrived (even one whose exception was lost)."""
     if _signals:
         raise KeyboardInterrupt(f"signal {_signals[-1]}")
+
+
+_deferring = []
+
+
+def signals_deferred():
+    """Whether a stop signal should only be noted now, not raised (see `deferred_signals`)."""
+    return bool(_deferring)
+
+
+@contextlib.contextmanager
+def deferred_signals():
+    """Within the block a SIGTERM is only noted, and raised when the block ends: for
+    bookkeeping that must not stop half-way. (A search killed between KerasTuner's writing a
+    finished trial and its saving the oracle ran that trial again when resumed: seen in CI.)"""
+    _deferring.append(True)
+    try:
+        yield
+    finally:
+        _deferring.pop()
+    raise_if_signalled()

@@ -352,3 +352,21 @@ def test_a_full_disk_is_one_line_and_exit_2(run_cli, monkeypatch):
     assert code == 2
     assert err.strip() == ("kerasdl: error: no space left on the device writing "
                            "/runs/classify/x/model.keras; free some space or give another folder (--out)")
+
+
+def test_a_sigterm_during_deferred_bookkeeping_is_raised_when_it_ends(monkeypatch):
+    """cli's SIGTERM handler only notes a signal inside errors.deferred_signals() (a search
+    recording a finished trial), and the block's end raises it."""
+    import signal as signals
+
+    from kerasdl import cli, errors
+
+    monkeypatch.setattr(errors, "_signals", [])
+    steps = []
+    with pytest.raises(KeyboardInterrupt, match="signal 15"):
+        with errors.deferred_signals():
+            cli._interrupt(signals.SIGTERM, None)  # what the handler does when the signal comes
+            steps.append("the bookkeeping went on")
+    assert steps == ["the bookkeeping went on"] and not errors.signals_deferred()
+    with pytest.raises(KeyboardInterrupt):  # outside the block: at once, as before
+        cli._interrupt(signals.SIGTERM, None)

@@ -180,7 +180,8 @@ class TaskTuner(base_tuner.BaseTuner):
             self.on_trial_begin(trial)
             self._try_run_and_update_trial(trial)
             errors.raise_if_signalled()
-            self.on_trial_end(trial)
+            with errors.deferred_signals():  # the oracle records the trial whole, or not at all
+                self.on_trial_end(trial)
         self.on_search_end()
 
     # === One trial ===
