@@ -16,7 +16,7 @@ turns the autotuner off for it. JAX and PyTorch read arrays without tf.data: not
 
 import keras
 
-_PATCHED = "_kerasdl_autotune_off"
+from kerasdl.training.backends import patching
 
 
 def prepare():
@@ -29,20 +29,14 @@ def prepare():
 
     try:  # Keras's private module: a later Keras may move it; then runs go on, stall and all
         from keras.src.trainers.data_adapters import array_data_adapter
-
-        adapter = array_data_adapter.ArrayDataAdapter
-        original = adapter.get_tf_dataset
-    except (ImportError, AttributeError):
+    except ImportError:
         return False
-    if getattr(original, _PATCHED, False):
-        return True
 
-    def get_tf_dataset(self):
-        options = tf.data.Options()
-        options.autotune.enabled = False
-        return original(self).with_options(options)
+    def make(original):
+        def get_tf_dataset(self):
+            options = tf.data.Options()
+            options.autotune.enabled = False
+            return original(self).with_options(options)
+        return get_tf_dataset
 
-    setattr(get_tf_dataset, _PATCHED, True)
-    get_tf_dataset.__wrapped__ = original
-    adapter.get_tf_dataset = get_tf_dataset
-    return True
+    return patching.wrap_method(array_data_adapter.ArrayDataAdapter, "get_tf_dataset", make)

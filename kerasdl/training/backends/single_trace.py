@@ -23,7 +23,7 @@ build, as before). JAX and PyTorch build before the first step already.
 
 import keras
 
-_PATCHED = "_kerasdl_build_first"
+from kerasdl.training.backends import patching
 
 
 def prepare():
@@ -34,29 +34,24 @@ def prepare():
     try:  # Keras's private modules: a later Keras may move them; then fits trace twice again
         from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
         from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
-
-        original = TensorFlowTrainer._maybe_symbolic_build
-    except (ImportError, AttributeError):
+    except ImportError:
         return False
-    if getattr(original, _PATCHED, False):
-        return True
 
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        if (self._distribute_strategy is None and iterator is not None
-                and getattr(iterator, "steps_per_epoch", 0) is None
-                and isinstance(getattr(iterator, "data_adapter", None), ArrayDataAdapter)):
-            try:
-                for _, _, batches in iterator:
-                    data_batch = next(batches)
-                    break
-                with self.distribute_strategy.scope():
-                    self._symbolic_build(data_batch=data_batch)
-                return None
-            except Exception:  # noqa: BLE001 - whatever it was, Keras's deferred build handles it as before
-                pass
-        return original(self, iterator=iterator, data_batch=data_batch)
+    def make(original):
+        def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+            if (self._distribute_strategy is None and iterator is not None
+                    and getattr(iterator, "steps_per_epoch", 0) is None
+                    and isinstance(getattr(iterator, "data_adapter", None), ArrayDataAdapter)):
+                try:
+                    for _, _, batches in iterator:
+                        data_batch = next(batches)
+                        break
+                    with self.distribute_strategy.scope():
+                        self._symbolic_build(data_batch=data_batch)
+                    return None
+                except Exception:  # noqa: BLE001 - whatever it was, Keras's deferred build handles it as before
+                    pass
+            return original(self, iterator=iterator, data_batch=data_batch)
+        return _maybe_symbolic_build
 
-    setattr(_maybe_symbolic_build, _PATCHED, True)
-    _maybe_symbolic_build.__wrapped__ = original
-    TensorFlowTrainer._maybe_symbolic_build = _maybe_symbolic_build
-    return True
+    return patching.wrap_method(TensorFlowTrainer, "_maybe_symbolic_build", make)

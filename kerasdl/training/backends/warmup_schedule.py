@@ -18,7 +18,7 @@ anywhere. JAX compiles the conditional, PyTorch runs it eagerly: nothing to do t
 import keras
 from keras import ops
 
-_PATCHED = "_kerasdl_branch_free"
+from kerasdl.training.backends import patching
 
 
 def prepare():
@@ -27,28 +27,24 @@ def prepare():
     if keras.backend.backend() != "tensorflow":
         return False
     schedule = keras.optimizers.schedules.CosineDecay
-    original = schedule.__call__
-    if getattr(original, _PATCHED, False):
-        return True
     if not all(hasattr(schedule, name) for name in ("_warmup_function", "_decay_function")):
         return False  # a later Keras changed its internals: keep its own (slower to trace) schedule
 
-    def __call__(self, step):
-        if self.warmup_target is None:  # no warm-up: Keras's path has no conditional
-            return original(self, step)
-        with keras.name_scope(self.name):
-            initial = ops.convert_to_tensor(self.initial_learning_rate)
-            dtype = initial.dtype
-            decay_steps = ops.cast(self.decay_steps, dtype)
-            target = ops.cast(self.warmup_target, dtype)
-            warmup_steps = ops.cast(self.warmup_steps, dtype)
-            step = ops.minimum(ops.cast(step, dtype), decay_steps + warmup_steps)
-            # max(.., 1): with no warm-up steps the branch is never chosen; keep it finite
-            warm = self._warmup_function(step, ops.maximum(warmup_steps, 1.0), target, initial)
-            decay = self._decay_function(step - warmup_steps, decay_steps, target, dtype)
-            return ops.where(step < warmup_steps, warm, decay)
+    def make(original):
+        def __call__(self, step):
+            if self.warmup_target is None:  # no warm-up: Keras's path has no conditional
+                return original(self, step)
+            with keras.name_scope(self.name):
+                initial = ops.convert_to_tensor(self.initial_learning_rate)
+                dtype = initial.dtype
+                decay_steps = ops.cast(self.decay_steps, dtype)
+                target = ops.cast(self.warmup_target, dtype)
+                warmup_steps = ops.cast(self.warmup_steps, dtype)
+                step = ops.minimum(ops.cast(step, dtype), decay_steps + warmup_steps)
+                # max(.., 1): with no warm-up steps the branch is never chosen; keep it finite
+                warm = self._warmup_function(step, ops.maximum(warmup_steps, 1.0), target, initial)
+                decay = self._decay_function(step - warmup_steps, decay_steps, target, dtype)
+                return ops.where(step < warmup_steps, warm, decay)
+        return __call__
 
-    setattr(__call__, _PATCHED, True)
-    __call__.__wrapped__ = original
-    schedule.__call__ = __call__
-    return True
+    return patching.wrap_method(schedule, "__call__", make)
