@@ -103,7 +103,10 @@ def run(args, widths, shape, prog, argv, cpu):
         if any(a == option or a.startswith(option + "=") for a in argv):
             raise UserError(f"{option} does not apply to --versus: each contender runs its own "
                             "settings (see `bench --help`)")
-    widths = widths or [32, 64, 128]  # classify's Fashion-MNIST CNN (classify.RECIPES)
+    # The network of the published comparison (reports/bench.md): classify's Fashion-MNIST CNN
+    # until 2026-12-07, GAP head and dropout as torch_cnn copies them. The recipe now trains a
+    # smaller one (classify.RECIPES); this compares frameworks on one network, not recipes.
+    widths = widths or [32, 64, 128]
     common = dict(model="cnn", shape=list(shape), batch_size=args.batch_size, steps=args.steps,
                   widths=widths, repeats=args.repeats)
     rows = []

@@ -14,6 +14,7 @@ pytestmark = pytest.mark.backends
 @pytest.mark.parametrize("builder, kwargs", [
     (classifiers.mlp, dict(hidden=(16, 8))),
     (classifiers.cnn, dict(widths=(4, 8), augment="flip+shift")),
+    (classifiers.cnn, dict(widths=(4, 8), head="flatten", head_dropout=0.0)),
 ])
 def test_builders_give_class_probabilities(builder, kwargs):
     model = builder((16, 16, 3), 5, seed=1, **kwargs)
@@ -55,6 +56,17 @@ def test_cnn_trains_and_reloads_with_identical_predictions(tmp_path):
     np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
 
 
+def test_the_heads_read_the_last_maps_averaged_or_whole():
+    """gap: the softmax layer sees widths[-1] features (the layer "pool" the GAN's Fréchet
+    scorer reads); flatten: every position of the last block's 4x4 maps, 16x as many."""
+    gap = classifiers.cnn((16, 16, 1), 3, widths=(4, 8), head_dropout=0.0)
+    flat = classifiers.cnn((16, 16, 1), 3, widths=(4, 8), head="flatten", head_dropout=0.0)
+    assert gap.get_layer("pool").output.shape[-1] == 8
+    assert flat.get_layer("flatten").output.shape[-1] == 4 * 4 * 8
+    assert flat.get_layer("predictions").kernel.shape == (128, 3)
+    assert "pool" not in [layer.name for layer in flat.layers]
+
+
 def test_bad_architecture_values_are_user_errors():
     with pytest.raises(UserError, match="widths"):
         classifiers.cnn((28, 28, 1), 10, widths=(0,))
@@ -62,6 +74,8 @@ def test_bad_architecture_values_are_user_errors():
         classifiers.cnn((8, 8, 1), 10, widths=(4, 8, 16, 32))
     with pytest.raises(UserError, match="hidden"):
         classifiers.mlp((28, 28, 1), 10, hidden=())
+    with pytest.raises(UserError, match="head='dense': choose one of gap, flatten"):
+        classifiers.cnn((28, 28, 1), 10, head="dense")
 
 
 def _faint_stripes(n, seed, classes=10):

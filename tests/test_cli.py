@@ -54,7 +54,7 @@ def test_task_help_shows_every_option_with_its_default(capsys, home):
     assert "examples per gradient step (default: 128)" in out  # the field's declared help
     # A field whose default comes from a recipe shows the recipe's values, not "None".
     assert "passes over the training set (default: the recipe's: mlp/grey 20" in out
-    assert "cnn/grey 10" in out
+    assert "cnn/grey 6" in out
 
 
 def test_top_level_help_names_the_run_options(run_cli):
@@ -206,7 +206,7 @@ def test_classify_quick_writes_a_complete_run_folder(run_cli, tmp_path, monkeypa
     assert f"report: {folder / 'report.md'}" in out
     assert any(line.split()[0] == "test_accuracy" for line in out.splitlines() if line.startswith("  "))
     resolved = json.loads((folder / "resolved_config.json").read_text())
-    assert resolved["epochs"] == 2 and resolved["dropout"] == 0.2  # the recipe filled in
+    assert resolved["epochs"] == 2 and resolved["head"] == "flatten"  # the recipe filled in
     assert metrics_peak_memory(folder) > 0
     assert json.loads((folder / "status.json").read_text())["status"] == "finished"
     config = json.loads((folder / "config.json").read_text())

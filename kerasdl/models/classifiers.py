@@ -76,13 +76,22 @@ def conv_block(x, filters, convs, name, dropout=0.0, seed=None, bn_momentum=0.99
     return x
 
 
+HEADS = ("gap", "flatten")
+
+
 def cnn(input_shape, num_classes, widths=(32, 64, 128), convs_per_block=2, dropout=0.2,
-        head_dropout=0.3, value_range=(0, 255), augment=None, seed=None, bn_momentum=0.99,
-        name="cnn"):
-    """VGG-style: blocks of 3x3 convs with batch norm, max-pooling between them,
-    global average pooling and a softmax layer. `bn_momentum` as in `mlp`."""
+        head_dropout=0.3, head="gap", value_range=(0, 255), augment=None, seed=None,
+        bn_momentum=0.99, name="cnn"):
+    """VGG-style: blocks of 3x3 convs with batch norm, max-pooling between them, and a
+    softmax layer that reads the last block's maps either averaged over the image
+    (`head="gap"`: global average pooling, the layer "pool" whose features the GAN's
+    Fréchet scorer takes) or all of them (`"flatten"`: where each feature is on the image
+    matters, as on centred, aligned Fashion-MNIST; reports/classify.md). `bn_momentum` as
+    in `mlp`."""
     if not widths or any(w <= 0 for w in widths):
         raise UserError(f"widths={widths!r}: expected positive filter counts, e.g. 32,64,128")
+    if head not in HEADS:
+        raise UserError(f"head={head!r}: choose one of {', '.join(HEADS)}")
     if min(input_shape[0], input_shape[1]) < 2 ** len(widths):
         raise UserError(f"images of {input_shape[0]}x{input_shape[1]} are too small for "
                         f"{len(widths)} pooling blocks: use fewer widths")
@@ -91,7 +100,10 @@ def cnn(input_shape, num_classes, widths=(32, 64, 128), convs_per_block=2, dropo
     for k, filters in enumerate(widths, 1):
         x = conv_block(x, filters, convs_per_block, name=f"block{k}", dropout=dropout, seed=seed,
                        bn_momentum=bn_momentum)
-    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    if head == "gap":
+        x = layers.GlobalAveragePooling2D(name="pool")(x)
+    else:
+        x = layers.Flatten(name="flatten")(x)
     if head_dropout:
         x = layers.Dropout(head_dropout, seed=seed, name="head_dropout")(x)
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(x)
