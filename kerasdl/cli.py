@@ -272,7 +272,7 @@ def _resume_command(name, argv, run_dir):
         raise UserError(f"{run_dir}: the run is still going (process {status['pid']}); stop it first")
     backend_name = backend.select(saved.get("backend"))
     module = tasks.load(name)
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in saved["config"].items()}
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in _values_to_resume(run_dir, saved).items()}
     config = configs.apply_overrides(module.Config(), values, source=f"{run_dir}/config.json:")
     _check_before_run(module, config)
     if saved.get("distribute"):
@@ -305,6 +305,21 @@ def _saved_run(run_dir, name):
         raise UserError(f"--resume {run_dir}: a run of {saved.get('task')!r}, not of {name!r}; "
                         f"resume it with `{PROG} {saved.get('task')} --resume {run_dir}`")
     return saved
+
+
+def _values_to_resume(run_dir, saved):
+    """The config values a resumed run uses: those it started with, recipes filled in
+    (resolved_config.json, written as the task resolved them), so that a kerasdl whose recipes
+    changed since rebuilds the same network; else what its command asked for (config.json)."""
+    path = run_dir / "resolved_config.json"
+    if not path.is_file():
+        return saved["config"]
+    try:
+        values = json.loads(path.read_text())
+        values.items()
+    except (OSError, ValueError, AttributeError) as e:
+        raise UserError(f"{path}: unreadable ({e}); is this a kerasdl run folder?") from None
+    return values
 
 
 def _still_running(status):

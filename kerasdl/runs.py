@@ -15,6 +15,7 @@ the model a user would predict with, with `classes.json` beside it for a classif
 """
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -114,7 +115,7 @@ class Run:
         """A new folder ROOT/<task>/<run-id>/, or `folder`, an existing run's (to resume it)."""
         self.task = task
         self.info = dict(info or {})
-        self.resolved_config = None  # a task that fills in values (recipes) sets the result here
+        self._resolved_config = None  # a task that fills in values (recipes) sets the result here
         root = Path(root) if root else paths.project_root() / "runs"
         self.dir = Path(folder) if folder else root / task / (run_id or time.strftime("%Y%m%d-%H%M%S"))
         suffix = 1
@@ -124,6 +125,19 @@ class Run:
             self.dir = base.with_name(f"{base.name}-{suffix}")
         self.dir.mkdir(parents=True, exist_ok=True)
         self.figures = []
+
+    @property
+    def resolved_config(self):
+        return self._resolved_config
+
+    @resolved_config.setter
+    def resolved_config(self, config):
+        """Written at once, not only when the run ends: `--resume` takes the values the run
+        started with from it, where a later kerasdl's recipes may differ (a checkpoint of
+        one network would not fit another)."""
+        self._resolved_config = config
+        if config is not None:
+            self.write_json("resolved_config.json", dataclasses.asdict(config))
 
     def path(self, name):
         return self.dir / name

@@ -48,7 +48,9 @@ def _weights(folder):
 
 
 @pytest.mark.backends
-def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(run_cli, home, toy_dataset):
+def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(run_cli, home, toy_dataset,
+                                                                     monkeypatch):
+    from kerasdl.tasks import classify
     from kerasdl.training import progress
 
     name = toy_dataset("blobs", _blobs, ["a", "b", "c"], train=96, test=48, description="grey blobs")
@@ -68,6 +70,10 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(run_cli, ho
     leftover = cut / ".model.keras.a1b2c3.tmp"  # what a write cut short leaves (runs.atomic_write)
     leftover.write_bytes(b"half a model")
 
+    # A kerasdl upgraded in between, with another recipe: the run goes on with the one it began.
+    grey = classify.RECIPES[("cnn", "grey")]
+    monkeypatch.setitem(classify.RECIPES, ("cnn", "grey"),
+                        {**grey, "head": "flatten" if grey["head"] == "gap" else "gap", "learning_rate": 0.5})
     code, out, err = run_cli("classify", "--resume", cut)
     assert code == 0, err
     assert "resumed from the end of epoch 2" in out
