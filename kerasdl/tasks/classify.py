@@ -14,6 +14,7 @@ import numpy as np
 
 from kerasdl import data, plots, report
 from kerasdl.config import TaskConfig, field, format_value, fraction, non_negative, one_of, positive
+from kerasdl.errors import UserError
 from kerasdl.models import classifiers
 from kerasdl.training import fit as fitting
 from kerasdl.training.progress import fit_options
@@ -87,6 +88,20 @@ class Config(TaskConfig):
 
 
 QUICK = dict(epochs=1, train_limit=512, test_limit=256, batch_size=64)
+
+# The fields only one model reads: given for the other, they would be ignored without a word.
+MODEL_FIELDS = {"mlp": ("hidden",), "cnn": ("widths", "head", "head_dropout")}
+
+
+def check(config):
+    """Before the run folder: no option of the other model, and the data set can be had."""
+    for model, names in MODEL_FIELDS.items():
+        given = [name for name in names if getattr(config, name) is not None]
+        if model != config.model and given:
+            value = format_value(getattr(config, given[0]))
+            raise UserError(f"{given[0]}={value} is an option of --model {model}, and this run trains "
+                            f"--model {config.model}: drop it, or add --model {model}")
+    data.check_available(config.dataset, config.data_dir)
 
 # What `python -m kerasdl tune classify` optimises: a key of run()'s metrics, measured
 # on the validation split (never the test set), and its direction.
