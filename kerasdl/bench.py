@@ -36,11 +36,11 @@ from kerasdl.runs import atomic_write
 SHAPES = {"fashion_mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
 
 
-def measure(model_name, shape, batch_size, steps, jit, widths=None, repeats=1):
+def measure(model_name, shape, batch_size, steps, jit, widths=None, repeats=1, network=None):
     """Images per second of the training steps of `fit` over `steps` batches,
     after one warm-up epoch, once per repeat (a list), and the model's training FLOPs
     per image (kerasdl.flops). `widths`: the CNN's filters per block (None: the
-    builder's default)."""
+    builder's default); `network`: more of the builder's options (head, dropout)."""
     import keras
     import numpy as np
 
@@ -52,7 +52,7 @@ def measure(model_name, shape, batch_size, steps, jit, widths=None, repeats=1):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (batch_size * steps, *shape), dtype=np.uint8)
     y = rng.integers(0, 10, len(x))
-    options = {"widths": tuple(widths)} if widths else {}
+    options = {**(network or {}), **({"widths": tuple(widths)} if widths else {})}
     model = classifiers.BUILDERS[model_name](shape, 10, **options)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                   jit_compile=jit)
@@ -88,7 +88,7 @@ def _child(spec):
     keras.mixed_precision.set_global_policy(spec["precision"])
     jit = {"on": True, "off": False, "auto": "auto"}[spec["jit"]]
     rates, flops_per_image = measure(spec["model"], tuple(spec["shape"]), spec["batch_size"], spec["steps"],
-                                     jit, spec.get("widths"), spec.get("repeats", 1))
+                                     jit, spec.get("widths"), spec.get("repeats", 1), spec.get("network"))
     median = statistics.median(rates)
     print(json.dumps({**spec, "images_per_s": round(median, 1), "min": round(min(rates), 1),
                       "max": round(max(rates), 1), "gflop_s": round(median * flops_per_image / 1e9, 1)}))

@@ -27,27 +27,38 @@ from kerasdl.errors import UserError
 # Goals of issue 18, part 1: kerasdl's default at least this many times the plain loops.
 GOALS = {"plain PyTorch": 1.5, "plain Keras": 1.0}
 
+# The network every contender trains unless --widths says otherwise: the one kerasdl's default
+# trains, classify's Fashion-MNIST CNN (classify.RECIPES[("cnn", "grey")]; a test keeps the two
+# equal: importing classify here would import Keras into the bench's parent process).
+NETWORK = dict(widths=(24, 48, 96), head="flatten", dropout=0.0, head_dropout=0.0)
 
-def torch_cnn(shape, num_classes, widths, convs_per_block=2, dropout=0.2, head_dropout=0.3):
+
+def torch_cnn(shape, num_classes, widths, convs_per_block=2, dropout=0.2, head_dropout=0.3,
+              head="gap"):
     """classifiers.cnn in torch.nn: blocks of (3x3 conv without bias -> batch norm -> ReLU)
-    x convs_per_block, 2x2 max-pool and dropout; global average pooling, dropout, a linear
-    layer (the softmax is in the loss). Batch norm as Keras's: momentum 0.99 (PyTorch's
-    0.01), eps 1e-3."""
+    x convs_per_block, 2x2 max-pool and dropout; global average pooling (head "gap") or all
+    of the last maps (head "flatten"), dropout, a linear layer (the softmax is in the loss).
+    Batch norm as Keras's: momentum 0.99 (PyTorch's 0.01), eps 1e-3."""
     from torch import nn
 
-    channels, layers = shape[-1], []
-    for width in widths:
+    (height, width, channels), layers = shape, []
+    for filters in widths:
         for _ in range(convs_per_block):
-            layers += [nn.Conv2d(channels, width, 3, padding=1, bias=False),
-                       nn.BatchNorm2d(width, eps=1e-3, momentum=0.01), nn.ReLU()]
-            channels = width
+            layers += [nn.Conv2d(channels, filters, 3, padding=1, bias=False),
+                       nn.BatchNorm2d(filters, eps=1e-3, momentum=0.01), nn.ReLU()]
+            channels = filters
         layers += [nn.MaxPool2d(2), nn.Dropout(dropout)]
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(head_dropout),
-                         nn.Linear(channels, num_classes))
+        height, width = height // 2, width // 2
+    if head == "gap":
+        pooled, features = [nn.AdaptiveAvgPool2d(1), nn.Flatten()], channels
+    else:  # Keras flattens channels last; the order of the features does not change the speed
+        pooled, features = [nn.Flatten()], channels * height * width
+    return nn.Sequential(*layers, *pooled, nn.Dropout(head_dropout), nn.Linear(features, num_classes))
 
 
-def measure_torch(shape, batch_size, steps, widths, repeats):
-    """Images/s of a plain PyTorch training loop, once per repeat (a list)."""
+def measure_torch(shape, batch_size, steps, widths, repeats, network=None):
+    """Images/s of a plain PyTorch training loop, once per repeat (a list); `network`: the
+    rest of torch_cnn's options (head, dropout)."""
     import numpy as np
     import torch
     import torch.nn.functional as F
@@ -57,7 +68,7 @@ def measure_torch(shape, batch_size, steps, widths, repeats):
     n = batch_size * steps
     x = torch.from_numpy(rng.integers(0, 256, (n, *shape), dtype=np.uint8)).permute(0, 3, 1, 2).contiguous()
     y = torch.from_numpy(rng.integers(0, 10, n))
-    model = torch_cnn(shape, 10, widths)
+    model = torch_cnn(shape, 10, widths, **{k: v for k, v in (network or {}).items() if k != "widths"})
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     model.train()
 
@@ -103,12 +114,10 @@ def run(args, widths, shape, prog, argv, cpu):
         if any(a == option or a.startswith(option + "=") for a in argv):
             raise UserError(f"{option} does not apply to --versus: each contender runs its own "
                             "settings (see `bench --help`)")
-    # The network of the published comparison (reports/bench.md): classify's Fashion-MNIST CNN
-    # until 2026-12-07, GAP head and dropout as torch_cnn copies them. The recipe now trains a
-    # smaller one (classify.RECIPES); this compares frameworks on one network, not recipes.
-    widths = widths or [32, 64, 128]
+    widths = widths or list(NETWORK["widths"])
+    network = {k: v for k, v in NETWORK.items() if k != "widths"}
     common = dict(model="cnn", shape=list(shape), batch_size=args.batch_size, steps=args.steps,
-                  widths=widths, repeats=args.repeats)
+                  widths=widths, network=network, repeats=args.repeats)
     rows = []
     for name, settings, spec, backend_name in _contenders():
         print(f"measuring {name} ({backend_name}) ...", file=sys.stderr, flush=True)
@@ -128,7 +137,7 @@ def torch_child(spec):
     import torch
 
     rates = measure_torch(tuple(spec["shape"]), spec["batch_size"], spec["steps"], spec["widths"],
-                          spec["repeats"])
+                          spec["repeats"], spec.get("network"))
     return {"images_per_s": round(statistics.median(rates), 1), "min": round(min(rates), 1),
             "max": round(max(rates), 1), "version": f"torch {torch.__version__}, "
                                                     f"{torch.get_num_threads()} threads"}
@@ -141,7 +150,7 @@ def versus_table(rows, args, widths, prog, argv, cpu, peak=None, how="not measur
 
     ours = next((r for r in rows if r["name"] == "kerasdl" and "error" not in r), None)
     lines = [f"## kerasdl against a plain PyTorch loop and a plain Keras script: cnn "
-             f"{','.join(map(str, widths))} on "
+             f"{','.join(map(str, widths))}, {NETWORK['head']} head, on "
              f"{args.shape}-shaped images, batch {args.batch_size}, {args.steps} steps, "
              f"{args.repeats} timed passes", "",
              f"Command: `{prog} {' '.join(argv)}` on {cpu}, {time.strftime('%Y-%m-%d')}.", "",

@@ -106,10 +106,19 @@ def test_the_pytorch_copy_has_the_keras_cnns_trainable_parameters():
     from kerasdl.bench_versus import torch_cnn
     from kerasdl.models import classifiers
 
-    for shape, widths in (((28, 28, 1), (32, 64, 128)), ((32, 32, 3), (8, 16))):
-        keras_model = classifiers.cnn(shape, 10, widths=widths)
+    for shape, widths, head in (((28, 28, 1), (32, 64, 128), "gap"), ((32, 32, 3), (8, 16), "gap"),
+                                ((28, 28, 1), (24, 48, 96), "flatten"), ((28, 20, 1), (4, 8), "flatten")):
+        keras_model = classifiers.cnn(shape, 10, widths=widths, head=head)
         trainable = sum(int(np.prod(w.shape)) for w in keras_model.trainable_weights)
-        assert sum(p.numel() for p in torch_cnn(shape, 10, widths).parameters()) == trainable
+        assert sum(p.numel() for p in torch_cnn(shape, 10, widths, head=head).parameters()) == trainable
+
+
+def test_versus_trains_the_network_of_kerasdls_default():
+    from kerasdl.bench_versus import NETWORK
+    from kerasdl.tasks import classify
+
+    recipe = classify.RECIPES[("cnn", "grey")]
+    assert NETWORK == {key: recipe[key] for key in NETWORK}
 
 
 def test_the_versus_table_gives_kerasdls_ratio_to_each_and_the_goals():
