@@ -314,7 +314,9 @@ def test_kill_stops_a_run_as_ctrl_c_does(tmp_path):
 
     proc = subprocess.Popen([sys.executable, "-m", "kerasdl", "xor", "--quick", "--epochs", "10000000",
                              "--out", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**__import__("os").environ, "KERASDL_QUIET": "1"})
+                            # PYTHONFAULTHANDLER: a crash prints its stacks into the failure (CI saw
+                            # this run end in SIGSEGV once, under load, 2026-12-07)
+                            env={**__import__("os").environ, "KERASDL_QUIET": "1", "PYTHONFAULTHANDLER": "1"})
     deadline = time.time() + 120
     status = None
     while time.time() < deadline and status is None:
