@@ -272,8 +272,9 @@ def _resume_command(name, argv, run_dir):
         raise UserError(f"{run_dir}: the run is still going (process {status['pid']}); stop it first")
     backend_name = backend.select(saved.get("backend"))
     module = tasks.load(name)
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in _values_to_resume(run_dir, saved).items()}
-    config = configs.apply_overrides(module.Config(), values, source=f"{run_dir}/config.json:")
+    source, saved_values = _values_to_resume(run_dir, saved)
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in saved_values.items()}
+    config = configs.apply_overrides(module.Config(), values, source=f"{source}:")
     _check_before_run(module, config)
     if saved.get("distribute"):
         from kerasdl.training.backends import distribute
@@ -310,16 +311,17 @@ def _saved_run(run_dir, name):
 def _values_to_resume(run_dir, saved):
     """The config values a resumed run uses: those it started with, recipes filled in
     (resolved_config.json, written as the task resolved them), so that a kerasdl whose recipes
-    changed since rebuilds the same network; else what its command asked for (config.json)."""
+    changed since rebuilds the same network; else what its command asked for (config.json).
+    Returns (the file they came from, the values)."""
     path = run_dir / "resolved_config.json"
     if not path.is_file():
-        return saved["config"]
+        return run_dir / "config.json", saved["config"]
     try:
         values = json.loads(path.read_text())
         values.items()
     except (OSError, ValueError, AttributeError) as e:
         raise UserError(f"{path}: unreadable ({e}); is this a kerasdl run folder?") from None
-    return values
+    return path, values
 
 
 def _still_running(status):

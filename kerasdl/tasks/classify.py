@@ -103,6 +103,7 @@ def check(config):
                             f"--model {config.model}: drop it, or add --model {model}")
     data.check_available(config.dataset, config.data_dir)
 
+
 # What `python -m kerasdl tune classify` optimises: a key of run()'s metrics, measured
 # on the validation split (never the test set), and its direction.
 TUNE_OBJECTIVE = ("val_accuracy", "max")
