@@ -6,6 +6,7 @@ precedence: `--backend`, then `KERAS_BACKEND`, then the fastest backend
 measured on this kind of device (`DEFAULT_BY_DEVICE`).
 """
 
+import importlib.abc
 import importlib.util
 import os
 import sys
@@ -57,6 +58,7 @@ def select(name=None):
                 f"start a new process to use {name!r}"
             )
     os.environ["KERAS_BACKEND"] = name
+    skip_unused_optional_imports()
     # TensorFlow's C++ start-up chatter hides the messages that matter.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # TensorFlow is imported on every backend, sooner or later (JAX and PyTorch runs
@@ -65,6 +67,46 @@ def select(name=None):
     if "tensorflow" not in sys.modules and importlib.util.find_spec("tensorflow") is not None:
         _import_tensorflow_quietly(use_gpu=name == "tensorflow")
     return name
+
+
+# Imports that TensorFlow and Keras try at their own import, each inside `try: ... except
+# ImportError`, for features kerasdl never uses; each costs a second or so of every command's
+# start-up when the package is installed (all four are: the jax extra, and scikit-learn and
+# pandas for kerasdl's own use). {importing module: module it tries}. Only these importers are
+# refused, so the same packages import normally anywhere else, kerasdl's own code included.
+# Measured: reports/bench.md, "`--quick` wall times".
+UNUSED_OPTIONAL_IMPORTS = {
+    "tensorflow.lite.python.util": "jax",  # TFLite's conversion of JAX functions
+    "keras.src.callbacks.orbax_checkpoint": "jax",  # a patch for old JAX (jax, when loaded, stays)
+    "keras.src.saving.file_editor": "IPython",  # a model file's contents shown in a notebook
+    "keras.src.trainers.data_adapters.array_slicing": "pandas",  # DataFrames given to fit
+    "keras.src.wrappers.fixes": "sklearn",  # Keras's scikit-learn wrappers (three modules)
+    "keras.src.wrappers.sklearn_wrapper": "sklearn",
+    "keras.src.wrappers.utils": "sklearn",
+}
+
+
+class _SkipImports(importlib.abc.MetaPathFinder):
+    """Refuses `UNUSED_OPTIONAL_IMPORTS` as if the package were not installed."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        top = fullname.partition(".")[0]
+        if top not in UNUSED_OPTIONAL_IMPORTS.values():
+            return None
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_globals.get("__name__", "").startswith("importlib"):
+            frame = frame.f_back  # the import machinery's own frames
+        importer = frame.f_globals.get("__name__") if frame is not None else None
+        if UNUSED_OPTIONAL_IMPORTS.get(importer) == top:
+            raise ModuleNotFoundError(f"{fullname} is not imported by {importer} under kerasdl",
+                                      name=fullname)
+        return None
+
+
+def skip_unused_optional_imports():
+    """Install the finder that refuses `UNUSED_OPTIONAL_IMPORTS` (once per process)."""
+    if not any(isinstance(finder, _SkipImports) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _SkipImports())
 
 
 def _import_tensorflow_quietly(use_gpu=True):

@@ -1,5 +1,9 @@
 """Backend choice: explicit beats the environment beats the measured default."""
 
+import os
+import subprocess
+import sys
+
 import keras
 import pytest
 
@@ -63,3 +67,18 @@ def test_bfloat16_detection_reads_the_cpu_flags(tmp_path):
     cpuinfo.write_text("flags\t: fpu avx2\n")
     assert not backend.cpu_has_bfloat16(cpuinfo)
     assert not backend.cpu_has_bfloat16(tmp_path / "missing")
+
+
+@pytest.mark.one_backend
+def test_start_up_skips_the_optional_imports_kerasdl_never_uses():
+    # In a fresh process, as a command starts: Keras's and TensorFlow's optional imports of
+    # these packages are refused, and the packages still import anywhere else.
+    code = ("import sys; from kerasdl import backend; backend.select('tensorflow'); import keras; "
+            "loaded = sorted(set(backend.UNUSED_OPTIONAL_IMPORTS.values()) & set(sys.modules)); "
+            "import pandas, sklearn.decomposition; "
+            "from keras.src.wrappers import fixes; "
+            "print(loaded, fixes.sklearn, float(keras.ops.sum(keras.ops.ones(3))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "KERAS_BACKEND": "tensorflow"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["[]", "None", "3.0"]
