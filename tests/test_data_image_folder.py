@@ -1,6 +1,7 @@
 """image_folder: train/<class>/*.png|jpg trees (+ test/, val/), options and the cache."""
 
 import os
+import shutil
 import tarfile
 
 import numpy as np
@@ -159,3 +160,39 @@ def test_option_parsing():
     assert parse_grayscale("yes") is True and parse_grayscale("0") is False
     with pytest.raises(UserError, match="grayscale"):
         parse_grayscale("maybe")
+
+
+def test_a_tree_is_decoded_into_a_cache_folder_read_from_disk(tmp_path, monkeypatch):
+    root = write_tree(tmp_path / "r", LAYOUT)
+    first = data.load("image_folder", data_dir=root)
+    assert isinstance(first.x_train, np.memmap) and not first.x_train.flags.writeable
+    expected = np.array(first.x_train)
+    del first  # its map of the file cut short below
+    [folder] = image_folder.cache.paths.cache_dir().glob("image_folder/*")
+    assert (folder / "complete").is_file() and (folder / "x_train.npy").is_file()
+    # A cache folder cut short (a disk that filled up, a copy interrupted) is decoded again.
+    (folder / "x_train.npy").write_bytes((folder / "x_train.npy").read_bytes()[:200])
+    np.testing.assert_array_equal(data.load("image_folder", data_dir=root).x_train, expected)
+    # A decode stopped half-way leaves no folder behind, and none that counts as complete.
+    real_decode = image_folder._decode_one
+    monkeypatch.setattr(image_folder, "_decode_one", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+    other = write_tree(tmp_path / "other", LAYOUT)
+    with pytest.raises(KeyboardInterrupt):
+        data.load("image_folder", data_dir=other)
+    assert [p.name for p in folder.parent.iterdir() if p.name.startswith(".")] == []
+    # One that a killed process left (kill -9: no clean-up) goes at the next decode of it.
+    monkeypatch.setattr(image_folder, "_decode_one", real_decode)
+    (folder.parent / f".{folder.name}.999999999.tmp").mkdir()
+    shutil.rmtree(folder)
+    data.load("image_folder", data_dir=root)
+    assert [p.name for p in folder.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_without_a_writable_cache_a_tree_is_decoded_into_memory(tmp_path, monkeypatch, capsys):
+    root = write_tree(tmp_path / "r", LAYOUT)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder would go")
+    monkeypatch.setenv("KERASDL_CACHE_DIR", str(blocker))
+    ds = data.load("image_folder", data_dir=root)
+    assert not isinstance(ds.x_train, np.memmap) and ds.x_train[:, 0, 0, 0].tolist() == [0, 1, 10, 11, 12, 20, 21]
+    assert "could not cache decoded images" in capsys.readouterr().err

@@ -42,3 +42,20 @@ def test_fit_evaluate_predict_run_with_it():
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert model.evaluate(x, y, verbose=0)[1] > 0.8
     assert model.predict(x, verbose=0).shape == (40, 2)
+
+
+def test_the_pipeline_of_a_py_dataset_has_the_autotuner_off_too():
+    if not input_pipeline.prepare():
+        return
+    from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, i):
+            return np.full((3, 2), i, "float32"), np.full(3, i)
+
+    dataset = PyDatasetAdapter(Batches(), shuffle=False).get_tf_dataset()
+    assert dataset.options().autotune.enabled is False
+    assert [int(by.numpy()[0]) for _, by in dataset] == [0, 1]

@@ -1,13 +1,19 @@
-"""Decoded arrays cached as .npz in `kerasdl.paths.cache_dir()`.
+"""Decoded arrays cached in `kerasdl.paths.cache_dir()`: as one .npz, or as a folder of .npy
+files that are read from disk as they are used.
 
 Decoding tens of thousands of JPEGs takes a while; loading the same pixels from
 an uncompressed .npz takes a fraction of a second. The key names the source
 (path, size and mtime of every file), so an edited or replaced source is
 decoded again instead of serving stale pixels.
+
+A folder of .npy files (`folder_path`, `read_folder`, `publish_folder`) is for data that
+need not fit in memory: its images are memory-mapped (np.memmap), so the operating system
+reads the rows a batch asks for, and a decoder writes each image into its row as it goes.
 """
 
 import hashlib
 import os
+import shutil
 import sys
 import zipfile
 from pathlib import Path
@@ -76,3 +82,60 @@ def write(path, arrays):
             tmp.unlink()
         except OSError:
             pass
+
+
+def folder_path(kind, key):
+    return paths.cache_dir() / kind / key
+
+
+def read_folder(folder):
+    """{name: array} of a cached folder (the image arrays `x_*` memory-mapped, read-only;
+    the rest in memory), or None when absent or broken (then it is decoded again)."""
+    folder = Path(folder)
+    if not (folder / "complete").is_file():
+        return None
+    try:
+        return {path.stem: np.load(path, allow_pickle=False,
+                                   mmap_mode="r" if path.stem.startswith("x_") else None)
+                for path in sorted(folder.glob("*.npy"))}
+    except (OSError, ValueError, EOFError):
+        return None
+
+
+def new_folder(folder):
+    """A fresh temporary folder beside `folder`, for `publish_folder` to move into place.
+    Those that processes no longer running left (killed while decoding) are removed."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    for stale in folder.parent.glob(f".{folder.name}.*.tmp"):
+        if not _running(stale.suffixes[-2].lstrip(".")):
+            shutil.rmtree(stale, ignore_errors=True)
+    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    return tmp
+
+
+def _running(pid):
+    """Whether a process with this id (a string) runs on this machine."""
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def publish_folder(tmp, folder):
+    """Mark `tmp` complete and rename it to `folder` in one step: a reader sees the whole
+    folder or none. A broken folder in the way is replaced; one that another process has
+    just published is kept, and `tmp` dropped."""
+    tmp, folder = Path(tmp), Path(folder)
+    (tmp / "complete").touch()
+    if folder.exists() and read_folder(folder) is None:
+        shutil.rmtree(folder, ignore_errors=True)
+    try:
+        os.replace(tmp, folder)
+    except OSError:  # another process published first (a non-empty folder cannot be replaced)
+        shutil.rmtree(tmp, ignore_errors=True)

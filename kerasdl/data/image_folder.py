@@ -10,6 +10,7 @@ disk first would only cost time and inodes). Decoded arrays are cached as .npz
 import io
 import lzma
 import os
+import shutil
 import sys
 import tarfile
 import time
@@ -180,14 +181,8 @@ def decode(entries, what, *, class_names=None, image_size=None, grayscale=None, 
             raise DataCorrupt(f"{shown}: unexpected class folder {cls!r} "
                               f"(expected one of {', '.join(class_names)})")
         arr = _decode_one(source, shown, image_size, grayscale)
-        if first is None:
-            first = (shown, arr.shape[:2])
-        elif arr.shape[:2] != first[1]:
-            (h0, w0), (h1, w1) = first[1], arr.shape[:2]
-            raise UserError(
-                f"images differ in size ({first[0]} is {h0}x{w0}, {shown} is {h1}x{w1}): "
-                f"pass --set image_size=H,W to resize them all (e.g. image_size={h0},{w0})"
-            )
+        first = first or (shown, arr.shape[:2])
+        _same_size(first, shown, arr.shape[:2])
         items[split].append((cls, str(shown), arr))
         progress.step()
     seconds = progress.finish()
@@ -235,7 +230,9 @@ def _cached(kind, key, build):
 
 
 def load_tree(root, *, class_names=None, image_size=None, grayscale=None, what=None):
-    """Arrays of an image tree, from the cache when the tree is unchanged."""
+    """Arrays of an image tree, from the cache when the tree is unchanged. The images are
+    memory-mapped from the cache (see cache.py): a tree larger than memory can be read,
+    batch by batch (`kerasdl.training.feed`)."""
     root = Path(root)
     files = tree_files(root)
     if not files:
@@ -247,10 +244,107 @@ def load_tree(root, *, class_names=None, image_size=None, grayscale=None, what=N
         stamps.append((str(path.relative_to(root)), st.st_size, st.st_mtime_ns))
     key = cache.key_of("tree", CACHE_VERSION, str(root.resolve()), stamps,
                        class_names and list(class_names), image_size, grayscale)
-    entries = ((split, cls, str(path), path) for split, cls, path in files)
-    return _cached("image_folder", key, lambda: decode(
-        entries, what or str(root), class_names=class_names, image_size=image_size,
-        grayscale=grayscale, total=len(files)))
+    folder = cache.folder_path("image_folder", key)
+    arrays = cache.read_folder(folder)
+    hit = arrays is not None
+    if not hit:
+        what = what or str(root)
+        try:
+            tmp = cache.new_folder(folder)
+        except OSError as exc:  # no cache folder: decode into memory, as for an archive
+            print(f"kerasdl: warning: could not cache decoded images in {folder}: {exc}",
+                  file=sys.stderr)
+            arrays = decode(((split, cls, str(path), path) for split, cls, path in files), what,
+                            class_names=class_names, image_size=image_size, grayscale=grayscale,
+                            total=len(files))
+        else:
+            try:
+                decode_to_folder(files, what, tmp, class_names=class_names,
+                                 image_size=image_size, grayscale=grayscale)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            cache.publish_folder(tmp, folder)
+            arrays = cache.read_folder(folder)
+            if arrays is None:
+                raise DataCorrupt(f"the decoded images of {what} were written to {folder} but "
+                                  "cannot be read back: check that disk (space, permissions)")
+    arrays["seconds"] = float(arrays["seconds"])
+    arrays["cache_hit"], arrays["cache_file"] = hit, str(folder)
+    return arrays
+
+
+def decode_to_folder(files, what, folder, *, class_names=None, image_size=None, grayscale=None):
+    """Decode [(split, class, path)] into `folder` as x_<split>.npy (uint8, N x H x W x C),
+    y_<split>.npy, class_names.npy and seconds.npy, one image at a time: memory holds one
+    image, not the data set. The same arrays, order and checks as `decode`; the image size and
+    the channels come first, from the files' headers."""
+    from PIL import Image
+
+    if class_names is not None:
+        for _, cls, path in files:
+            if cls not in class_names:
+                raise DataCorrupt(f"{path}: unexpected class folder {cls!r} "
+                                  f"(expected one of {', '.join(class_names)})")
+    if not any(split == "train" for split, _, _ in files):
+        raise DataNotFound(f"no training images found in {what}: expected "
+                           "train/<class>/*.png|jpg|jpeg (and test/<class>/...)")
+    if class_names is None:
+        class_names = sorted({cls for split, cls, _ in files if split == "train"})
+        for split in ("test", "val"):
+            extra = sorted({cls for s, cls, _ in files if s == split} - set(class_names))
+            if extra:
+                raise UserError(f"{what}: {split}/ has class folder(s) {', '.join(extra)} "
+                                "that train/ lacks; every class needs training images")
+    index = {c: i for i, c in enumerate(class_names)}
+    progress = _Progress(what, len(files))
+    # Pass 1, headers only: every image's size, and whether any is in colour.
+    first, colour = None, grayscale is False
+    for _, _, path in files:
+        try:
+            with Image.open(path) as img:
+                size, grey = (img.size[1], img.size[0]), img.mode in GREY_MODES
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            raise DataCorrupt(f"{path} cannot be decoded as an image "
+                              f"({type(exc).__name__}: {exc})") from None
+        colour = colour or (grayscale is None and not grey)
+        if image_size is None:
+            first = first or (path, size)
+            _same_size(first, path, size)
+    h, w = image_size or first[1]
+    # Pass 2: each image decoded into its row.
+    started = time.time()
+    for split in ("train", "test", "val"):
+        rows = sorted(((index[cls], str(path), path) for s, cls, path in files if s == split))
+        if split == "val" and not rows:
+            continue
+        shape = (len(rows), h, w, 3 if colour else 1)
+        x = (np.lib.format.open_memmap(folder / f"x_{split}.npy", mode="w+", dtype=np.uint8,
+                                       shape=shape) if rows else np.zeros(shape, np.uint8))
+        for i, (_, shown, path) in enumerate(rows):
+            arr = _decode_one(path, shown, image_size, grayscale)
+            _same_size((shown, (h, w)), shown, arr.shape[:2])
+            x[i] = arr[..., None] if arr.ndim == 2 else arr
+            progress.step()
+        if rows:
+            x.flush()
+            del x
+        else:
+            np.save(folder / f"x_{split}.npy", x)
+        np.save(folder / f"y_{split}.npy", np.array([r[0] for r in rows], dtype=np.int64))
+    np.save(folder / "class_names.npy", np.array(class_names, dtype=str))
+    progress.finish()
+    np.save(folder / "seconds.npy", np.float64(time.time() - started))
+
+
+def _same_size(first, shown, size):
+    """The UserError for images of different sizes without image_size."""
+    if tuple(size) != tuple(first[1]):
+        (h0, w0), (h1, w1) = first[1], size
+        raise UserError(
+            f"images differ in size ({first[0]} is {h0}x{w0}, {shown} is {h1}x{w1}): "
+            f"pass --set image_size=H,W to resize them all (e.g. image_size={h0},{w0})"
+        )
 
 
 def load_archive(archive, *, class_names=None, image_size=None, grayscale=None,

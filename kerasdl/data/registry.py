@@ -135,8 +135,17 @@ class Dataset:
         """(x_tr, y_tr, x_val, y_val): the source's own validation split when it
         ships one, else a seeded holdout of `fraction` of the training set,
         stratified by class so small classes are not left out of validation."""
+        (x, y, train), (x_val, y_val, val) = self.split_rows(fraction, seed)
+        if train is None:
+            return x, y, x_val, y_val
+        return x[train], y[train], x_val[val], y_val[val]
+
+    def split_rows(self, fraction=0.1, seed=0):
+        """The split of `split_validation` without copying a pixel (for images on disk): the
+        training and the validation split, each as (x, y, rows), the arrays and the indices of
+        the split's rows in them (None: every row)."""
         if self.x_val is not None:
-            return self.x_train, self.y_train, self.x_val, self.y_val
+            return (self.x_train, self.y_train, None), (self.x_val, self.y_val, None)
         if not 0 < fraction < 1:
             raise UserError(f"validation fraction must be between 0 and 1, got {fraction}")
         n = len(self.y_train)
@@ -154,7 +163,7 @@ class Dataset:
         val = rng.permutation(val)
         keep = np.ones(n, dtype=bool)
         keep[val] = False
-        return self.x_train[keep], self.y_train[keep], self.x_train[val], self.y_train[val]
+        return (self.x_train, self.y_train, np.flatnonzero(keep)), (self.x_train, self.y_train, val)
 
     def limit(self, n_train=None, n_test=None, seed=0, n_val=None):
         """A new Dataset with at most `n_train` / `n_test` examples per split (used

@@ -16,6 +16,7 @@ from kerasdl import data, plots, report
 from kerasdl.config import TaskConfig, field, format_value, fraction, non_negative, one_of, positive
 from kerasdl.errors import UserError
 from kerasdl.models import classifiers
+from kerasdl.training import feed
 from kerasdl.training import fit as fitting
 from kerasdl.training.progress import fit_options
 
@@ -83,6 +84,9 @@ class Config(TaskConfig):
                                     positive)
     test_limit: int | None = field(None, "use at most this many test images (None: all)", positive)
     image_size: tuple[int, ...] | None = field(None, "image_folder only: resize to H,W", positive)
+    stream: str = field("auto", "read each batch from the decoded images on disk instead of "
+                        "holding them in memory: yes, no, or auto (an image folder larger than a "
+                        "quarter of the free memory)", one_of(*feed.STREAM_CHOICES))
     seed: int = field(0, "seeds weights, the validation split and augmentation", non_negative)
     data_dir: str | None = field(None, "look here first for the data set")
 
@@ -168,12 +172,19 @@ def run(config, run):
     # === Data ===
     ds = load_data(config)
     config = run.resolved_config = resolve(config, ds.input_shape[-1])
-    x_train, y_train, x_val, y_val = ds.split_validation(config.validation_fraction, seed=config.seed)
-    print(f"{ds.name}: {len(x_train)} train / {len(x_val)} validation / {len(ds.x_test)} test, "
-          f"{ds.num_classes} classes; {ds.provenance}")
+    train, val = ds.split_rows(config.validation_fraction, seed=config.seed)
+    streamed = feed.streams(ds.x_train, config.stream)
+    if not streamed:  # copied into memory once, for fit and for the evaluation after it
+        train, val = feed.in_memory(train), feed.in_memory(val)
+    print(f"{ds.name}: {feed.size(train)} train / {feed.size(val)} validation / {len(ds.x_test)} "
+          f"test, {ds.num_classes} classes; {ds.provenance}"
+          + ("; batches read from the decoded images on disk" if streamed else ""))
+
+    def data(split, batch_size, shuffle=False):
+        return feed.arguments(split, batch_size, streamed, shuffle=shuffle, seed=config.seed)
 
     # === Model ===
-    steps = config.epochs * int(np.ceil(len(x_train) / config.batch_size))
+    steps = config.epochs * int(np.ceil(feed.size(train) / config.batch_size))
     model = build_model(config, ds, steps)
     model.compile(
         optimizer=fitting.cosine_adamw(config.learning_rate, steps, weight_decay=config.weight_decay),
@@ -184,9 +195,11 @@ def run(config, run):
 
     # === Train ===
     started = time.perf_counter()
+    train_data = data(train, config.batch_size, shuffle=True)
     history = model.fit(
-        x_train, y_train, batch_size=config.batch_size, epochs=config.epochs,
-        validation_data=(x_val, y_val) if len(x_val) else None, **fit_options(),
+        **train_data, epochs=config.epochs,
+        validation_data=feed.validation_data(data(val, 256)) if feed.size(val) else None,
+        **fit_options(feed.callbacks(train_data)),
     )
     train_seconds = time.perf_counter() - started
     run.write_history(history)
@@ -194,15 +207,15 @@ def run(config, run):
     run.write_classes(ds.class_names, ds.value_range)
 
     # === Evaluate ===
-    def evaluate(x, y):
-        if not len(x):
+    def evaluate(split):
+        if not feed.size(split):
             return {"loss": None, "accuracy": None}
-        loss, accuracy = model.evaluate(x, y, batch_size=256, verbose=0)
+        loss, accuracy = model.evaluate(**data(split, 256), verbose=0)
         return {"loss": float(loss), "accuracy": float(accuracy)}
 
-    results = {"train": evaluate(x_train, y_train), "validation": evaluate(x_val, y_val),
-               "test": evaluate(ds.x_test, ds.y_test)}
-    probabilities = model.predict(ds.x_test, batch_size=256, verbose=0)
+    results = {"train": evaluate(train), "validation": evaluate(val),
+               "test": evaluate((ds.x_test, ds.y_test, None))}
+    probabilities = model.predict(**data((ds.x_test, None, None), 256), verbose=0)
     predictions = probabilities.argmax(axis=1)
 
     # === Figures ===
@@ -223,7 +236,7 @@ def run(config, run):
     # === Report ===
     metrics = {
         "dataset": ds.name, "model": config.model, "parameters": int(model.count_params()),
-        "epochs": config.epochs, "train_seconds": round(train_seconds, 1),
+        "epochs": config.epochs, "streamed": streamed, "train_seconds": round(train_seconds, 1),
         "seconds_per_epoch": round(train_seconds / config.epochs, 1),
         "train_accuracy": results["train"]["accuracy"], "train_loss": results["train"]["loss"],
         "val_accuracy": results["validation"]["accuracy"], "val_loss": results["validation"]["loss"],

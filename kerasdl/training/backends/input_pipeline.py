@@ -11,7 +11,9 @@ waiting for the thread in `model::Model::OptimizeLoop` (reports/bench.md, "The e
 stall").
 
 The pipeline only gathers batches from arrays in memory, nothing to tune, so kerasdl
-turns the autotuner off for it. JAX and PyTorch read arrays without tf.data: nothing to do.
+turns the autotuner off for it; and for the pipeline of a `keras.utils.PyDataset` (the
+batches of images read from disk, `kerasdl.training.feed`), whose one generator has nothing
+to tune either. JAX and PyTorch read batches without tf.data: nothing to do.
 """
 
 import keras
@@ -20,15 +22,16 @@ from kerasdl.training.backends import patching
 
 
 def prepare():
-    """Turn tf.data's autotuner off for the pipelines Keras builds from arrays (fit,
-    evaluate, predict). Idempotent; a no-op off TensorFlow, and where Keras no longer has
-    the method it wraps (the test of this module fails there). Returns whether it applied."""
+    """Turn tf.data's autotuner off for the pipelines Keras builds from arrays and from a
+    PyDataset (fit, evaluate, predict). Idempotent; a no-op off TensorFlow, and where Keras no
+    longer has the methods it wraps (the test of this module fails there). Returns whether
+    it applied."""
     if keras.backend.backend() != "tensorflow":
         return False
     import tensorflow as tf
 
     try:  # Keras's private module: a later Keras may move it; then runs go on, stall and all
-        from keras.src.trainers.data_adapters import array_data_adapter
+        from keras.src.trainers.data_adapters import array_data_adapter, py_dataset_adapter
     except ImportError:
         return False
 
@@ -39,4 +42,5 @@ def prepare():
             return original(self).with_options(options)
         return get_tf_dataset
 
-    return patching.wrap_method(array_data_adapter.ArrayDataAdapter, "get_tf_dataset", make)
+    return all([patching.wrap_method(array_data_adapter.ArrayDataAdapter, "get_tf_dataset", make),
+                patching.wrap_method(py_dataset_adapter.PyDatasetAdapter, "get_tf_dataset", make)])

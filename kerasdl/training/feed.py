@@ -1,0 +1,145 @@
+"""Training on images that stay on disk: batches read from memory-mapped arrays.
+
+An image folder is decoded once into .npy files that are memory-mapped, not loaded
+(`kerasdl.data.cache`). Given to `model.fit` as arrays they would be copied whole into
+memory (TensorFlow makes one tensor of them), so a data set larger than memory is fed by
+`RowBatches` instead: each batch reads its own rows, and memory holds a few batches
+whatever the size of the data set. `streams` decides: on disk and larger than a quarter of
+the memory free now (a container's limit counts), or as `--stream` says.
+"""
+
+import math
+from pathlib import Path
+
+import keras
+import numpy as np
+
+STREAM_CHOICES = ("auto", "yes", "no")
+MEMORY_SHARE = 0.25  # of the free memory: more than this, and `auto` streams
+
+
+def free_memory():
+    """Bytes of memory this process may still take: the machine's available memory
+    (/proc/meminfo), or less where a memory cgroup (a container, a batch job) limits it.
+    None where neither can be read."""
+    free = []
+    try:
+        with open("/proc/meminfo") as f:
+            free += [int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:")]
+    except (OSError, ValueError, IndexError):
+        pass
+    for limit, usage in _cgroup_memory_files():
+        try:
+            cap = Path(limit).read_text().strip()
+            if cap.isdigit():  # cgroup v2 writes "max" when there is no limit
+                free.append(int(cap) - int(Path(usage).read_text()))
+        except (OSError, ValueError):
+            pass
+    return min(free) if free else None
+
+
+def _cgroup_memory_files():
+    """(limit file, usage file) of this process's memory cgroup, v2 and v1."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":  # v2: one unified hierarchy
+            base = Path("/sys/fs/cgroup") / path.lstrip("/")
+            found.append((base / "memory.max", base / "memory.current"))
+        elif "memory" in controllers.split(","):
+            base = Path("/sys/fs/cgroup/memory") / path.lstrip("/")
+            found.append((base / "memory.limit_in_bytes", base / "memory.usage_in_bytes"))
+    return found
+
+
+def streams(x, choice="auto"):
+    """Whether to feed `x` (the training images) batch by batch from disk: `choice` 'yes' or
+    'no', or 'auto': when `x` is memory-mapped and larger than MEMORY_SHARE of free memory."""
+    if choice != "auto":
+        return choice == "yes"
+    free = free_memory()
+    return isinstance(x, np.memmap) and free is not None and x.nbytes > MEMORY_SHARE * free
+
+
+def size(split):
+    """The number of examples of a split given as (x, y, rows) (see `Dataset.split_rows`)."""
+    x, _, rows = split
+    return len(x) if rows is None else len(rows)
+
+
+def in_memory(split):
+    """A split given as (x, y, rows) with its rows copied into memory: (x[rows], y[rows], None)."""
+    x, y, rows = split
+    return split if rows is None else (x[rows], None if y is None else y[rows], None)
+
+
+def arguments(split, batch_size, stream, shuffle=False, seed=0):
+    """The data arguments of `fit`, `evaluate` or `predict` for a split given as (x, y, rows)
+    (`y` None for `predict`): the arrays in memory, or with `stream` x=RowBatches reading
+    them from disk (shuffled per epoch if `shuffle`: fit shuffles arrays itself)."""
+    if stream:
+        return {"x": RowBatches(*split, batch_size=batch_size, shuffle=shuffle, seed=seed)}
+    x, y, _ = in_memory(split)
+    return {"x": x, "batch_size": batch_size, **({} if y is None else {"y": y})}
+
+
+def validation_data(args):
+    """`fit`'s validation_data from `arguments`' result."""
+    return args["x"] if "y" not in args else (args["x"], args["y"])
+
+
+def callbacks(args):
+    """The callbacks `fit` needs for `arguments`' result (a shuffled RowBatches follows the
+    epochs)."""
+    return args["x"].callbacks() if isinstance(args["x"], RowBatches) else []
+
+
+class RowBatches(keras.utils.PyDataset):
+    """Batches of `batch_size` of the rows `rows` (default: all) of `x` and `y`, read when
+    asked for. With `shuffle`, epoch e visits the rows in an order drawn from (seed, e), so
+    that a resumed run sees the batches an uninterrupted one would: pass `callbacks()` to
+    `fit`, which tells it the epoch."""
+
+    def __init__(self, x, y=None, rows=None, batch_size=128, shuffle=False, seed=0):
+        super().__init__()
+        self.x, self.y, self.batch_size = x, y, int(batch_size)
+        self.rows = np.arange(len(x)) if rows is None else np.asarray(rows)
+        self.shuffle, self.seed, self.epoch = shuffle, seed, 0
+        self._order, self._order_epoch = None, None
+
+    def __len__(self):
+        return math.ceil(len(self.rows) / self.batch_size)
+
+    def order(self, epoch):
+        """The rows in the order epoch `epoch` visits them."""
+        if not self.shuffle:
+            return self.rows
+        return np.random.default_rng([self.seed, epoch]).permutation(self.rows)
+
+    def __getitem__(self, index):
+        if index < 0 or index >= len(self):
+            raise IndexError(f"batch {index} of {len(self)}")
+        if self._order_epoch != self.epoch:
+            self._order, self._order_epoch = self.order(self.epoch), self.epoch
+        # Rows of a batch read in file order: the same batch, fewer seeks.
+        rows = np.sort(self._order[index * self.batch_size:(index + 1) * self.batch_size])
+        x = np.asarray(self.x[rows])
+        return x if self.y is None else (x, np.asarray(self.y[rows]))
+
+    def callbacks(self):
+        return [_FollowEpochs(self)] if self.shuffle else []
+
+
+class _FollowEpochs(keras.callbacks.Callback):
+    """Tells a `RowBatches` which epoch begins (a resumed fit starts past 0)."""
+
+    def __init__(self, batches):
+        super().__init__()
+        self.batches = batches
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.batches.epoch = epoch
