@@ -109,8 +109,12 @@ def test_a_resumed_gan_ends_with_the_weights_of_an_uninterrupted_one(run_cli, ho
     code, out, err = run_cli("gan", "--resume", cut)
     assert code == 0, err
     assert "resumed from the end of epoch 1" in out
-    for mine, theirs in zip(_weights(cut), _weights(_only_folder(home / "whole", "gan")), strict=True):
+    whole = _only_folder(home / "whole", "gan")
+    for mine, theirs in zip(_weights(cut), _weights(whole), strict=True):
         np.testing.assert_array_equal(mine, theirs)
+    # Its callbacks' records resume too: every step's losses, from step 1 (StepLosses).
+    [steps] = [p.name for p in whole.glob("steps*.csv")]
+    assert (cut / steps).read_text() == (whole / steps).read_text()
 
 
 @pytest.mark.parametrize("args, message", [
@@ -164,3 +168,35 @@ def test_kill_9_loses_at_most_the_epoch_in_progress(tmp_path):
     resumed_at = int(proc.stdout.split("resumed from the end of epoch ")[1].split()[0])
     assert resumed_at >= max(done)  # every epoch it reported finished was kept
     assert len((folder / "history.csv").read_text().splitlines()) == 1 + 40
+
+
+def test_early_stopping_resumes_its_patience_and_best_weights(tmp_path):
+    """A fit cut after an epoch that did not improve, resumed with a fresh EarlyStopping, stops
+    at the epoch and with the weights of the fit never cut (the checkpoint keeps its state)."""
+    from kerasdl.training import checkpoint, progress
+
+    x = np.linspace(-1, 1, 32, dtype="float32").reshape(-1, 1)
+    y = (x[:, 0] > 0).astype("int64")
+
+    def fit(folder, cut_at=None):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(2, activation="softmax")])
+        model.compile(optimizer=keras.optimizers.SGD(40.0), loss="sparse_categorical_crossentropy")
+        # After two epochs the loss falls by less than min_delta: each epoch then waits.
+        stop = keras.callbacks.EarlyStopping(monitor="loss", patience=3, min_delta=0.01,
+                                             restore_best_weights=True)
+        extra = [_StopAtEpoch(cut_at)] if cut_at is not None else []
+        with checkpoint.every_fit(folder), progress.added_callbacks(lambda: extra):
+            options = progress.fit_options([stop])
+            options["verbose"] = 0
+            history = model.fit(x, y, batch_size=32, epochs=30, shuffle=False, **options)
+        return model, stop, history.history["loss"]
+
+    model, stop, losses = fit(tmp_path / "whole")
+    assert 3 <= stop.stopped_epoch < 29 and stop.best_epoch < stop.stopped_epoch - 1, losses
+    with pytest.raises(KeyboardInterrupt):  # cut while it waits: a fresh count would wait longer
+        fit(tmp_path / "cut", cut_at=stop.stopped_epoch - 1)
+    resumed, resumed_stop, resumed_losses = fit(tmp_path / "cut")
+    assert resumed_stop.stopped_epoch == stop.stopped_epoch and resumed_losses == losses
+    for mine, theirs in zip(resumed.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)

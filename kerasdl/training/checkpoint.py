@@ -15,9 +15,12 @@ each fit whose checkpoint exists starts where it ended (Keras's
 `BackupAndRestore` does the same with `model._initial_epoch`), and a fit that
 had finished is restored whole and trains no further. On the same backend
 and machine, a resumed run ends with the same weights as one never
-interrupted (tests/test_resume.py). Not kept: the state of a task's own
-callbacks (early stopping's patience count restarts from the resumed epoch),
-and loops written by hand (the by-hand tasks take seconds), which start over.
+interrupted (tests/test_resume.py). The checkpoint also keeps what the fit's
+other callbacks carry from epoch to epoch (`callback_state`): Keras's
+`EarlyStopping` (its patience count, best value and best weights), and any
+callback with `checkpoint_state()` / `restore_checkpoint_state(state)` (the
+GAN's per-step losses and snapshots). Not kept: loops written by hand (the
+by-hand tasks take seconds), which start over.
 """
 
 import contextlib
@@ -57,6 +60,36 @@ def _variables(model):
     return found
 
 
+# What Keras's EarlyStopping carries from epoch to epoch, besides its best weights.
+_EARLY_STOPPING = ("wait", "stopped_epoch", "best", "best_epoch")
+
+
+def keeps_state(callback):
+    """Whether `callback_state` knows what `callback` carries from epoch to epoch."""
+    return hasattr(callback, "checkpoint_state") or isinstance(callback, keras.callbacks.EarlyStopping)
+
+
+def callback_state(callback):
+    """{name: array}: what `callback` carries from one epoch to the next (see `keeps_state`)."""
+    if hasattr(callback, "checkpoint_state"):
+        return callback.checkpoint_state()
+    counters = {k: getattr(callback, k) for k in _EARLY_STOPPING}
+    counters["best"] = None if counters["best"] is None else float(counters["best"])
+    return {"counters": np.array(json.dumps(counters)),
+            **{f"best_weights_{i}": np.asarray(w) for i, w in enumerate(callback.best_weights or [])}}
+
+
+def restore_callback_state(callback, state):
+    """Put back what `callback_state` took."""
+    if hasattr(callback, "restore_checkpoint_state"):
+        callback.restore_checkpoint_state(state)
+        return
+    for key, value in json.loads(str(state["counters"])).items():
+        setattr(callback, key, value)
+    weights = sorted((int(k.rsplit("_", 1)[1]), v) for k, v in state.items() if k.startswith("best_weights_"))
+    callback.best_weights = [v for _, v in weights] or None
+
+
 class EpochCheckpoint(keras.callbacks.Callback):
     """Saves the whole training state at the end of each epoch to `path` (.npz), and
     restores it at the start of a fit if `path` exists (see the module docstring)."""
@@ -64,6 +97,12 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def __init__(self, path):
         super().__init__()
         self.path = Path(path)
+        self.others = []
+
+    def keep_state_of(self, callbacks):
+        """Also save and restore the state of these callbacks of the same fit (those
+        `keeps_state` knows); `progress.fit_options` calls it."""
+        self.others = [c for c in callbacks if c is not self and keeps_state(c)]
 
     def on_train_begin(self, logs=None):
         self.history = {}
@@ -83,6 +122,12 @@ class EpochCheckpoint(keras.callbacks.Callback):
             random_state.restore(saved)
             epoch = int(saved["epoch"])
             self.history = json.loads(str(saved["history"]))
+            # The other callbacks began this fit afresh (their on_train_begin came first).
+            for j, callback in enumerate(self.others):
+                prefix = f"callback{j}__"
+                state = {k[len(prefix):]: saved[k] for k in saved.files if k.startswith(prefix)}
+                if state:
+                    restore_callback_state(callback, state)
         self.model._initial_epoch = epoch  # what keras.callbacks.BackupAndRestore sets, read by fit
         print(f"resumed from the end of epoch {epoch} ({self.path})", flush=True)
 
@@ -91,6 +136,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
             self.history.setdefault(key, []).append(float(value))
         variables = _variables(self.model)
         arrays = {f"v{k}": keras.ops.convert_to_numpy(v) for k, v in enumerate(variables)}
+        for j, callback in enumerate(self.others):
+            arrays.update({f"callback{j}__{k}": v for k, v in callback_state(callback).items()})
         buffer = io.BytesIO()
         np.savez(buffer, **arrays, **random_state.capture(), variable_count=np.array(len(variables)),
                  epoch=np.array(epoch + 1), history=np.array(json.dumps(self.history)))

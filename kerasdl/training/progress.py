@@ -106,8 +106,11 @@ def fit_options(callbacks=()):
     `model.fit(x, y, **fit_options([my_callback]))`."""
     from kerasdl.training.guards import StopOnNonFiniteLoss
 
-    callbacks = [*callbacks, StopOnNonFiniteLoss(),
-                 *(c for make in _ADDED for c in make())]
+    added = [c for make in _ADDED for c in make()]
+    callbacks = [*callbacks, StopOnNonFiniteLoss(), *added]
+    for callback in added:  # a checkpoint keeps the state of the fit's other callbacks too
+        if hasattr(callback, "keep_state_of"):
+            callback.keep_state_of(callbacks)
     if quiet():
         return {"verbose": 0, "callbacks": callbacks}
     if on_terminal():

@@ -15,6 +15,7 @@ cannot be downloaded here), plus that classifier's confidence / diversity
 score. Real training images scored the same way give the floor.
 """
 
+import json
 import time
 from dataclasses import dataclass
 
@@ -176,6 +177,13 @@ def _callbacks(fixed_z, epochs):
         def on_train_begin(self, logs=None):
             self.epoch_number = 1
 
+        # Kept by the run's checkpoint, so that a resumed run's figures start at step 1.
+        def checkpoint_state(self):
+            return {"rows": np.array(json.dumps(self.rows)), "epoch_number": np.array(self.epoch_number)}
+
+        def restore_checkpoint_state(self, state):
+            self.rows, self.epoch_number = json.loads(str(state["rows"])), int(state["epoch_number"])
+
     class Snapshots(keras.callbacks.Callback):
         """The same latent codes drawn at (up to) 6 epochs spread over training."""
 
@@ -195,6 +203,13 @@ def _callbacks(fixed_z, epochs):
 
         def on_epoch_end(self, epoch, logs=None):
             self._take(epoch + 1)
+
+        def checkpoint_state(self):
+            return {"epochs": np.array([e for e, _ in self.images], dtype=np.int64),
+                    **{f"images_{k}": images for k, (_, images) in enumerate(self.images)}}
+
+        def restore_checkpoint_state(self, state):
+            self.images = [(int(e), state[f"images_{k}"]) for k, e in enumerate(state["epochs"])]
 
     return StepLosses(), Snapshots()
 
