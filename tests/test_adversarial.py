@@ -219,10 +219,10 @@ def test_the_attack_sees_the_augmentation_draw_of_the_forward_pass_it_feeds():
 
 @pytest.mark.parametrize("channels, kind", [(1, "grey"), (3, "colour")])
 def test_fields_left_at_none_take_classify_s_cnn_recipe(channels, kind):
-    """All but the epochs, which are the task's own (EPOCHS)."""
+    """Each regime trains as long as classify's recipe does."""
     from kerasdl.tasks import adversarial, classify
 
-    recipe = {**classify.RECIPES[("cnn", kind)], "epochs": adversarial.EPOCHS}
+    recipe = classify.RECIPES[("cnn", kind)]
     resolved = adversarial.resolve(adversarial.Config(), channels)
     assert {key: getattr(resolved, key) for key in recipe} == recipe
     mine = adversarial.resolve(adversarial.Config(widths=(8,), epochs=2), channels)

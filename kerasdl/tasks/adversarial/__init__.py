@@ -22,7 +22,6 @@ package registers the class for loading) and the standard one as
 models/standard.keras.
 """
 
-import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -72,13 +71,6 @@ def _recipe(key):
         f"{kind} {format_value(classify.RECIPES[('cnn', kind)][key])}" for kind in ("grey", "colour"))
 
 
-# Passes per regime unless --epochs says otherwise: 15, what classify's recipes gave both kinds
-# of image when this task moved onto them. Classify's grey recipe has since become a smaller,
-# faster net of 6 epochs for clean accuracy alone (reports/classify.md); adversarial training
-# has not been measured with fewer (issue 21's runs).
-EPOCHS = 15
-
-
 @dataclass
 class Config(TaskConfig):
     # classify.resolve and classify.build_model read the kind of model: this task trains
@@ -97,7 +89,7 @@ class Config(TaskConfig):
                                 "sees the draw of the forward pass it feeds)",
                                 one_of("none", "shift", "flip+shift"), shown=_recipe("augment"))
     epochs: int | None = field(None, "passes over the training set, for each of the two regimes",
-                               positive, shown=str(EPOCHS))
+                               positive, shown=_recipe("epochs"))
     batch_size: int = field(128, "examples per gradient step", positive)
     learning_rate: float | None = field(None, "peak of AdamW's warm-up + cosine schedule", positive,
                                         shown=_recipe("learning_rate"))
@@ -172,9 +164,10 @@ def load_data(config):
 
 def resolve(config, channels):
     """The config with the fields left at None filled from classify's CNN recipe for this
-    kind of image (grey: 1 channel, colour: 3), by classify's own rule; epochs: EPOCHS."""
-    if config.epochs is None:
-        config = dataclasses.replace(config, epochs=EPOCHS)
+    kind of image (grey: 1 channel, colour: 3), by classify's own rule, the epochs included
+    (each regime trains that long): on Fashion-MNIST the grey recipe's 6 epochs gave 93.17% clean,
+    and after adversarial training 89.62% clean, 79.05% under FGSM 0.1 and 62.50% under PGD-10
+    (reports/adversarial.md, section fashion_mnist-fgsm_rs)."""
     return classify.resolve(config, channels)
 
 
