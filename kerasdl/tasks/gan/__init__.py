@@ -272,11 +272,9 @@ def interpolations(model, z_dim, seed, rows=6, steps=10):
 
 
 def latent_pca(model, z_dim, seed, n=80):
-    from sklearn.decomposition import PCA
-
     z = np.random.default_rng(seed + 2).normal(size=(n, z_dim)).astype("float32")
-    pca = PCA(n_components=2, random_state=seed).fit(z)
-    return pca.transform(z), generate(model, z), pca.explained_variance_ratio_
+    coords, explained = plots.principal_components(z, 2)
+    return coords, generate(model, z), explained
 
 
 # === Experiment ===

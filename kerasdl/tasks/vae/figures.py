@@ -6,7 +6,7 @@ matplotlib Figure for `Run.save_figure`.
 
 import numpy as np
 
-from kerasdl import plots  # noqa: F401 - selects matplotlib's Agg backend first
+from kerasdl import plots  # first: selects matplotlib's Agg backend
 
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -87,9 +87,7 @@ def latent_scatter(z_mean, labels, class_names, max_points=5000):
     z = np.asarray(z_mean, dtype="float64")[:max_points]
     labels = np.asarray(labels)[:max_points]
     if z.shape[1] > 2:
-        centred = z - z.mean(axis=0)
-        _, _, vt = np.linalg.svd(centred, full_matrices=False)
-        z = centred @ vt[:2].T
+        z, _ = plots.principal_components(z, 2)
         xlabel, ylabel = "principal component 1", "principal component 2"
     elif z.shape[1] == 1:
         z = np.concatenate([z, np.zeros_like(z)], axis=1)
