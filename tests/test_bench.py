@@ -59,7 +59,9 @@ def _check_latency_table(out, name, calls):
     assert sum(r[0].endswith(f"on {name}") for r in rows) >= 3, out
     for runtime, path, threads, p50, p99, n, rate, goal in rows:
         assert 0 < float(p50) <= float(p99), (path, out)
-        assert int(n) == calls and float(rate) > 0 and goal.split()[0] in ("yes", "no"), (path, out)
+        # `calls` at most: a row stops early once its seconds are spent (CI, under load,
+        # timed 3 of 5 calls of model.predict in 2 s)
+        assert 1 <= int(n) <= calls and float(rate) > 0 and goal.split()[0] in ("yes", "no"), (path, out)
     return paths
 
 
