@@ -53,6 +53,7 @@ import numpy as np
 
 from kerasdl import backend
 from kerasdl.errors import UserError
+from kerasdl.memory import size_text
 from kerasdl.runs import atomic_write, to_json
 
 
@@ -259,7 +260,7 @@ def _line(fmt, entry, out):
     shown = "-" if diff is None else f"{diff:.1e}"
     if entry["status"] == "ok":
         return (f"{fmt.name:<12} ok      max |diff| {shown} <= {entry['tolerance']:.0e}  "
-                f"{_size(entry['bytes']):>8}  {fmt.entry}  ({entry['seconds']:.1f} s)")
+                f"{size_text(entry['bytes']):>8}  {fmt.entry}  ({entry['seconds']:.1f} s)")
     return f"{fmt.name:<12} FAILED  {entry['error']} (nothing kept)"
 
 
@@ -269,13 +270,6 @@ def serving_hint(folder, model):
             "-e MODEL_NAME=kerasdl tensorflow/serving; then POST "
             f'{{"inputs": {{"{name}": [...]}}}} to http://localhost:8501/v1/models/kerasdl:predict '
             "(signature serving_default)")
-
-
-def _size(n):
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
 
 
 def _sha256(path):
@@ -385,7 +379,9 @@ def _load_dataset(name, settings, n):
     if name == "clocks":
         options = {k: settings[k] for k in ("size", "rotation", "seed") if k in settings}
         options.update(n=5 * n, test_fraction=0.2)
-    return data.load(name, data_dir=settings.get("data_dir"), download=False, **options)
+    # in_memory=False: a few images are read, not the whole set
+    return data.load(name, data_dir=settings.get("data_dir"), download=False, in_memory=False,
+                     **options)
 
 
 def split_batches(x):

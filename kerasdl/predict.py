@@ -273,7 +273,7 @@ def _dataset_classes(config):
     from kerasdl import data
 
     try:
-        ds = data.load(name, data_dir=settings.get("data_dir"), download=False)
+        ds = data.load(name, data_dir=settings.get("data_dir"), download=False, in_memory=False)
     except UserError:
         return None, None
     return ds.class_names, ds.value_range

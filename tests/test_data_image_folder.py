@@ -196,3 +196,27 @@ def test_without_a_writable_cache_a_tree_is_decoded_into_memory(tmp_path, monkey
     ds = data.load("image_folder", data_dir=root)
     assert not isinstance(ds.x_train, np.memmap) and ds.x_train[:, 0, 0, 0].tolist() == [0, 1, 10, 11, 12, 20, 21]
     assert "could not cache decoded images" in capsys.readouterr().err
+
+
+def test_images_on_disk_too_large_for_a_task_holding_them_in_memory_are_one_line(tmp_path, monkeypatch,
+                                                                                    run_cli):
+    from kerasdl import memory
+
+    root = write_tree(tmp_path / "r", LAYOUT)  # 9 images of 6x5 RGB pixels: 810 bytes decoded
+    data.load("image_folder", data_dir=root)  # decoded into the cache while memory is plenty
+    monkeypatch.setattr(memory, "free_memory", lambda: 1_000)
+    with pytest.raises(UserError, match=r"^image_folder: its decoded images take 810 B and 1000 B of "
+                                         r"memory is free; this task holds its images in memory .*"
+                                         r"\(--set train_limit=N --set test_limit=N\)$"):
+        data.load("image_folder", data_dir=root)
+    # Those that read a few rows, or stream (classify), or take a subset (copied) load it.
+    assert len(data.load("image_folder", data_dir=root, in_memory=False).x_train) == 7
+    assert len(data.load("image_folder", data_dir=root, train_limit=2, test_limit=2).x_train) == 2
+    monkeypatch.setattr(memory, "free_memory", lambda: None)  # not known: no refusal
+    data.load("image_folder", data_dir=root)
+    # As a task meets it: one line, exit 2, no run folder.
+    monkeypatch.setattr(memory, "free_memory", lambda: 1_000)
+    code, _, err = run_cli("vae", "--quick", "--dataset", "image_folder", "--data-dir", root,
+                           "--set", "train_limit=none", "--set", "test_limit=none", "--out", tmp_path / "runs")
+    assert code == 2 and err.strip().splitlines()[-1].startswith("kerasdl: error: image_folder: its decoded")
+    assert not (tmp_path / "runs" / "vae").exists() or not any((tmp_path / "runs" / "vae").glob("*/metrics.json"))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kerasdl import data
+from kerasdl import data, memory
 from kerasdl.training import feed
 
 
@@ -127,7 +127,7 @@ def test_free_memory_counts_a_memory_cgroup_limit(tmp_path, monkeypatch):
     (tmp_path / "limit").write_text("1000000\n")
     (tmp_path / "usage").write_text("400000\n")
     (tmp_path / "no-limit").write_text("max\n")
-    monkeypatch.setattr(feed, "_cgroup_memory_files", lambda: [
+    monkeypatch.setattr(memory, "_cgroup_memory_files", lambda: [
         (tmp_path / "no-limit", tmp_path / "usage"), (tmp_path / "limit", tmp_path / "usage"),
         (tmp_path / "absent", tmp_path / "usage")])
-    assert feed.free_memory() == 600_000
+    assert memory.free_memory() == 600_000

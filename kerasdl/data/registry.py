@@ -476,19 +476,43 @@ def _entry(name):
     return _REGISTRY[key]
 
 
-def load(name, data_dir=None, train_limit=None, test_limit=None, subset_seed=0, **options):
+def load(name, data_dir=None, train_limit=None, test_limit=None, subset_seed=0, in_memory=True,
+         **options):
     """Load a registered data set; see the module docstring for where it looks.
 
     `train_limit` / `test_limit` keep a subset of at most that many examples
     per split, drawn with `subset_seed` (`Dataset.limit`; the tasks'
     `--set train_limit=...`).
+    `in_memory`: the caller copies the images into memory, as every task but `classify` (which
+    can read them from disk batch by batch) does; then images on disk (an image folder) that
+    would not fit are a UserError here, rather than a run killed for memory half-way.
     Other options are passed to the loader (e.g. `download=False`, or
     image_folder's `image_size`); an option the loader does not take is a UserError.
     """
     ds = _load_all(name, data_dir, options)
     if train_limit is not None or test_limit is not None:
         ds = ds.limit(train_limit, test_limit, seed=subset_seed)
+    if in_memory:
+        _check_fits_in_memory(ds)
     return ds
+
+
+# A task that holds its images in memory copies them at least once more (its training split,
+# the framework's tensor): more than this share of the free memory, and it would not fit.
+IN_MEMORY_SHARE = 0.5
+
+
+def _check_fits_in_memory(ds):
+    from kerasdl.memory import free_memory, size_text
+
+    on_disk = sum(x.nbytes for x in (ds.x_train, ds.x_val, ds.x_test) if isinstance(x, np.memmap))
+    free = free_memory() if on_disk else None
+    if free is not None and on_disk > IN_MEMORY_SHARE * free:
+        raise UserError(
+            f"{ds.name}: its decoded images take {size_text(on_disk)} and {size_text(free)} of "
+            "memory is free; this task holds its images in memory (only classify reads "
+            "them from disk batch by batch): use classify, or a subset (--set train_limit=N "
+            "--set test_limit=N)")
 
 
 def _load_all(name, data_dir, options):

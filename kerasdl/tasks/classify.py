@@ -151,9 +151,9 @@ def resolve(config, channels):
 
 def load_data(config):
     options = {"image_size": config.image_size} if config.dataset == "image_folder" else {}
-    ds = data.load(config.dataset, data_dir=config.data_dir, train_limit=config.train_limit,
-                   test_limit=config.test_limit, subset_seed=config.seed, **options)
-    return ds
+    return data.load(config.dataset, data_dir=config.data_dir, train_limit=config.train_limit,
+                     test_limit=config.test_limit, subset_seed=config.seed, in_memory=False,
+                     **options)
 
 
 def build_model(config, ds, steps):
