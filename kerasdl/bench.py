@@ -358,28 +358,10 @@ def _loadavg():
 
 
 def cpu_model():
-    """lscpu's model name (with family/model where it is as vague as 'AMD EPYC') and the core
-    count; /proc/cpuinfo or platform where lscpu is missing."""
-    import platform
+    """The CPU (`report.cpu_model`: name, family and model) and its core count."""
+    from kerasdl import report
 
-    fields = {}
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        fields = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in out.splitlines())}
-    except (OSError, subprocess.SubprocessError):
-        pass
-    name = fields.get("Model name")
-    if not name:
-        try:
-            with open("/proc/cpuinfo") as f:
-                name = next((line.split(":", 1)[1].strip() for line in f
-                             if line.startswith("model name")), None)
-        except OSError:
-            pass
-    name = name or platform.processor() or platform.machine()
-    if "CPU family" in fields and "Model" in fields:
-        name += f" (family {fields['CPU family']}, model {fields['Model']})"
-    return f"{name}, {os.cpu_count()} cores"
+    return f"{report.cpu_model()}, {os.cpu_count()} cores"
 
 
 # --- In the child processes ---

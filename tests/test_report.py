@@ -51,5 +51,14 @@ def test_machine_is_measured():
     assert "core" in report.describe_machine(m)
 
 
+def test_cpu_model_names_the_family_and_model_where_cpuinfo_has_them(tmp_path):
+    core = "processor\t: {}\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 1\nmodel name\t: AMD EPYC\n\n"
+    (tmp_path / "x86").write_text(core.format(0) + core.format(1))
+    assert report.cpu_model(tmp_path / "x86") == "AMD EPYC (family 25, model 1)"
+    (tmp_path / "arm").write_text("processor\t: 0\nmodel name\t: ARMv8 Processor rev 0\nCPU part\t: 0xd0c\n")
+    assert report.cpu_model(tmp_path / "arm") == "ARMv8 Processor rev 0"
+    assert report.cpu_model(tmp_path / "absent")  # platform's words instead
+
+
 def test_join_puts_one_blank_line_between_parts():
     assert report.join("## a\n\n", "text", report.figure("f.png", "f")) == "## a\n\ntext\n\n![f](f.png)\n"
