@@ -119,11 +119,11 @@ def new_folder(folder):
 def _running(pid):
     """Whether a process with this id (a string) runs on this machine."""
     try:
-        os.kill(int(pid), 0)
+        os.kill(int(pid), 0)  # PermissionError: it runs, as another user
     except (ValueError, ProcessLookupError):
         return False
     except PermissionError:
-        return True
+        pass
     return True
 
 

@@ -186,17 +186,8 @@ def decode(entries, what, *, class_names=None, image_size=None, grayscale=None, 
         items[split].append((cls, str(shown), arr))
         progress.step()
     seconds = progress.finish()
-    if not items["train"]:
-        raise DataNotFound(f"no training images found in {what}: expected "
-                           "train/<class>/*.png|jpg|jpeg (and test/<class>/...)")
-
-    if class_names is None:
-        class_names = sorted({cls for cls, _, _ in items["train"]})
-        for split in ("test", "val"):
-            extra = sorted({cls for cls, _, _ in items[split]} - set(class_names))
-            if extra:
-                raise UserError(f"{what}: {split}/ has class folder(s) {', '.join(extra)} "
-                                "that train/ lacks; every class needs training images")
+    class_names = _class_names(what, {split: {cls for cls, _, _ in rows} for split, rows in items.items()},
+                               class_names)
     index = {c: i for i, c in enumerate(class_names)}
     # Auto mode with a mix of grey and colour files: colour wins, grey is repeated.
     colour = any(arr.ndim == 3 for split in items.values() for _, _, arr in split)
@@ -286,16 +277,8 @@ def decode_to_folder(files, what, folder, *, class_names=None, image_size=None, 
             if cls not in class_names:
                 raise DataCorrupt(f"{path}: unexpected class folder {cls!r} "
                                   f"(expected one of {', '.join(class_names)})")
-    if not any(split == "train" for split, _, _ in files):
-        raise DataNotFound(f"no training images found in {what}: expected "
-                           "train/<class>/*.png|jpg|jpeg (and test/<class>/...)")
-    if class_names is None:
-        class_names = sorted({cls for split, cls, _ in files if split == "train"})
-        for split in ("test", "val"):
-            extra = sorted({cls for s, cls, _ in files if s == split} - set(class_names))
-            if extra:
-                raise UserError(f"{what}: {split}/ has class folder(s) {', '.join(extra)} "
-                                "that train/ lacks; every class needs training images")
+    found = {split: {cls for s, cls, _ in files if s == split} for split in ("train", "test", "val")}
+    class_names = _class_names(what, found, class_names)
     index = {c: i for i, c in enumerate(class_names)}
     progress = _Progress(what, len(files))
     # Pass 1, headers only: every image's size, and whether any is in colour.
@@ -335,6 +318,23 @@ def decode_to_folder(files, what, folder, *, class_names=None, image_size=None, 
     np.save(folder / "class_names.npy", np.array(class_names, dtype=str))
     progress.finish()
     np.save(folder / "seconds.npy", np.float64(time.time() - started))
+
+
+def _class_names(what, found, class_names):
+    """The class names, given or else the training classes sorted, checked against the
+    classes `found` in each split ({split: set of class folders})."""
+    if not found["train"]:
+        raise DataNotFound(f"no training images found in {what}: expected "
+                           "train/<class>/*.png|jpg|jpeg (and test/<class>/...)")
+    if class_names is not None:
+        return list(class_names)
+    class_names = sorted(found["train"])
+    for split in ("test", "val"):
+        extra = sorted(found[split] - set(class_names))
+        if extra:
+            raise UserError(f"{what}: {split}/ has class folder(s) {', '.join(extra)} "
+                            "that train/ lacks; every class needs training images")
+    return class_names
 
 
 def _same_size(first, shown, size):

@@ -20,7 +20,8 @@ other callbacks carry from epoch to epoch (`callback_state`): Keras's
 `EarlyStopping` (its patience count, best value and best weights), and any
 callback with `checkpoint_state()` / `restore_checkpoint_state(state)` (the
 GAN's per-step losses and snapshots). Not kept: loops written by hand (the
-by-hand tasks take seconds), which start over.
+by-hand tasks: 41 s for xor, up to 4.2 min for softmax-regression's runs),
+which start over.
 """
 
 import contextlib
