@@ -88,8 +88,10 @@ def main(argv=None):
             raise
         print(f"kerasdl: error: {e}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
-        print("kerasdl: interrupted; files already finished are kept", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        # A run interrupted says how to continue it (`execute` puts the command in the exception).
+        resume = f"; continue it with: {e.args[0]}" if e.args and isinstance(e.args[0], str) else ""
+        print(f"kerasdl: interrupted; files already finished are kept{resume}", file=sys.stderr)
         return 130
     except OSError as e:
         if debug or e.errno not in _STORAGE_ERRORS:
@@ -442,9 +444,9 @@ def execute(module, config, run):
     started = time.perf_counter()
     try:
         metrics = module.run(config, run) or {}
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         run.set_status("interrupted", "stopped by the user (Ctrl-C or kill); files already finished are kept")
-        raise
+        raise KeyboardInterrupt(f"{PROG} {run.info['task']} --resume {run.dir}") from e
     except BaseException as e:
         run.set_status("failed", f"{type(e).__name__}: {' '.join(str(e).split())}"[:2000])
         raise

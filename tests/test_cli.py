@@ -173,8 +173,9 @@ def test_an_interrupted_run_says_so_in_its_folder(run_cli, monkeypatch, tmp_path
 
     monkeypatch.setattr(classify, "run", stopped)
     code, _, err = run_cli("classify", "--quick", "--out", tmp_path)
-    assert code == 130 and "interrupted" in err
     folder = next((tmp_path / "classify").iterdir())
+    assert code == 130 and err.strip().splitlines()[-1] == ("kerasdl: interrupted; files already finished are kept; continue it "
+                                           f"with: python -m kerasdl classify --resume {folder}")
     assert json.loads((folder / "status.json").read_text())["status"] == "interrupted"
 
 

@@ -47,6 +47,21 @@ def _weights(folder):
     return model.get_weights()
 
 
+def _same_run(cut, whole, files, varying=()):
+    """A resumed run's model, `files` and metrics are those of the run never cut."""
+    for mine, theirs in zip(_weights(cut), _weights(whole), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    for name in files:
+        assert (cut / name).read_bytes() == (whole / name).read_bytes(), name
+
+    def metrics(folder):
+        skip = VARYING | set(varying)
+        return {k: v for k, v in json.loads((folder / "metrics.json").read_text()).items() if k not in skip}
+
+    assert metrics(cut) == metrics(whole)
+    assert not (cut / "checkpoint").exists()  # a finished run keeps its model, not its training state
+
+
 @pytest.mark.backends
 def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(run_cli, home, toy_dataset,
                                                                      monkeypatch):
@@ -78,16 +93,8 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(run_cli, ho
     assert code == 0, err
     assert "resumed from the end of epoch 2" in out
     assert "1 unfinished temporary files removed" in err and not leftover.exists()
-    for mine, theirs in zip(_weights(cut), _weights(whole), strict=True):
-        np.testing.assert_array_equal(mine, theirs)
-    assert (cut / "history.csv").read_text() == (whole / "history.csv").read_text()
-
-    def metrics(folder):
-        return {k: v for k, v in json.loads((folder / "metrics.json").read_text()).items() if k not in VARYING}
-
-    assert metrics(cut) == metrics(whole)
+    _same_run(cut, whole, ["history.csv"])
     assert json.loads((cut / "status.json").read_text())["status"] == "finished"
-    assert not (cut / "checkpoint").exists()  # a finished run keeps its model, not its training state
     assert len(json.loads((cut / "config.json").read_text())["resumed"]) == 1
 
 
@@ -115,6 +122,57 @@ def test_a_resumed_gan_ends_with_the_weights_of_an_uninterrupted_one(run_cli, ho
     # Its callbacks' records resume too: every step's losses, from step 1 (StepLosses).
     [steps] = [p.name for p in whole.glob("steps*.csv")]
     assert (cut / steps).read_text() == (whole / steps).read_text()
+
+
+def _cut_loop_at(monkeypatch, at, loop=1):
+    """Ctrl-C right after the run's `loop`-th by-hand loop saved its state at the end of `at`
+    ("epoch 2", "step 100"); every epoch's state is saved (no LOOP_SAVE_EVERY_S wait)."""
+    from kerasdl.training import checkpoint
+
+    monkeypatch.setattr(checkpoint, "LOOP_SAVE_EVERY_S", 0.0)
+    save = checkpoint.LoopCheckpoint.save
+
+    def save_then_stop(self, state, where, finished=False):
+        save(self, state, where, finished)
+        if self.path.name == f"loop-{loop}.npz" and where == at and not finished:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint.LoopCheckpoint, "save", save_then_stop)
+
+
+@pytest.mark.backends
+@pytest.mark.parametrize("task, options, loop, at, files", [
+    ("xor", ("--quick",), 1, "step 100", ("history.csv", "sweep.csv")),
+    # the loop of `scratch.networks.fit`, with the shuffling generator to resume
+    ("scratch-mlp", ("--quick", "--dataset", "digits", "--epochs", "3", "--set", "train_limit=300"),
+     1, "epoch 2", ("history.csv",)),
+    # three loops (one per seed), the online rule's shuffling generator to resume
+    ("perceptron", ("--quick", "--dataset", "digits", "--set", "shuffle=true", "--set", "seeds=0,1,2"),
+     3, "epoch 2", ("history.csv",)),
+    # fits in chunks, a frame drawn after each: the GAN's two optimizers, the data's generator
+    ("gan-2d", ("--quick", "--set", "frames=4"), 1, "frame 2", ("history.csv", "training.gif")),
+    # two loops, the first finished (restored, not trained again), the second cut between
+    # evaluations (eval_every 7 does not divide an epoch's 9 steps) with early stopping's state
+    ("softmax-regression", ("--quick", "--dataset", "digits", "--epochs", "6", "--set", "eval_every=7",
+                            "--set", "patience=2", "--set", "binary_classes=1,7"),
+     2, "epoch 3", ("history.csv", "results.csv")),
+])
+def test_a_resumed_by_hand_loop_ends_as_an_uninterrupted_one(run_cli, home, monkeypatch, task, options, loop,
+                                                             at, files):
+    code, _, err = run_cli(task, *options, "--out", home / "whole")
+    assert code == 0, err
+    with monkeypatch.context() as patch:
+        _cut_loop_at(patch, at, loop)
+        code, _, err = run_cli(task, *options, "--out", home / "cut")
+    assert code == 130, err
+    cut = _only_folder(home / "cut", task)
+    saved = sorted(p.name for p in (cut / "checkpoint").iterdir())
+    assert saved == [f"loop-{k}.npz" for k in range(1, loop + 1)]
+    code, out, err = run_cli(task, "--resume", cut)
+    assert code == 0, err
+    assert f"resumed from the end of {at}" in out
+    _same_run(cut, _only_folder(home / "whole", task), files,
+              varying={"cpu_time_s", "cpu_seconds", "train_cpu_seconds"})  # time spent, not results
 
 
 @pytest.mark.parametrize("args, message", [

@@ -135,6 +135,7 @@ def test_a_search_stopped_by_an_exception_resumes_where_it_was(run_cli, toy, hom
     monkeypatch.setenv("TOYTUNE_STOP_AFTER", "2")  # Ctrl-C in the third trial
     code, _, err = run_cli(*command)
     assert code == 130, err
+    assert "--resume" not in err  # the trial's own command would not resume the search
     search = only(toy)
     assert len(_finished(search)) == 2
     before = _snapshot(search)

@@ -24,6 +24,8 @@ autodiff or Keras's own activations, losses or optimizers; `to_keras` copies
 trained weights into ordinary Dense layers only to save and reuse the model.
 """
 
+import json
+
 import numpy as np
 from keras import ops
 
@@ -286,8 +288,15 @@ def fit(net, x, y, learning_rate, epochs, batch_size, seed=0, eval_sets=None, ea
     `update(epoch, history_rows, net) -> active mask`, e.g. the
     softmax-regression task's `linear.EarlyStopping`) is called after every
     evaluation; it freezes replicas that stopped, by a learning rate of 0, and
-    ends the loop when none is left.
+    ends the loop when none is left; with `checkpoint_state()` and
+    `restore_checkpoint_state(state)` its state is kept across `--resume`.
+
+    In a run, the state at the end of an epoch is checkpointed
+    (`checkpoint.for_loop`) and a resumed run starts from it: the weights,
+    the shuffling generator, the history, the running sums; the same final
+    weights as a run never interrupted.
     """
+    from kerasdl.training import checkpoint
     from kerasdl.training.progress import progress
 
     rng = np.random.default_rng(seed)
@@ -297,9 +306,35 @@ def fit(net, x, y, learning_rate, epochs, batch_size, seed=0, eval_sets=None, ea
     rates = np.broadcast_to(np.asarray(learning_rate, dtype="float32"), (replicas,) if replicas else ())
     active = np.ones(rates.shape, dtype=bool)
     x_all, y_all = ops.convert_to_tensor(x), ops.convert_to_tensor(y)
-    history, step = [], 0
+    history, step, first_epoch = [], 0, 1
     loss_sum, hits, seen = 0.0, 0.0, 0
-    for epoch in range(1, epochs + 1):
+    saved = checkpoint.for_loop()
+
+    def state(epoch):
+        return {**{f"w{k}": ops.convert_to_numpy(w) for k, w in enumerate(net.weights)},
+                "rng": np.array(json.dumps(rng.bit_generator.state)), "epoch": np.array(epoch),
+                "step": np.array(step), "history": np.array(json.dumps(history)), "active": active,
+                "loss_sum": ops.convert_to_numpy(loss_sum), "hits": ops.convert_to_numpy(hits),
+                "seen": np.array(seen),
+                **({f"early_stopping__{k}": v for k, v in early_stopping.checkpoint_state().items()}
+                   if early_stopping is not None else {})}
+
+    restored = saved.restore()
+    if restored is not None:
+        net.weights = [ops.convert_to_tensor(restored[f"w{k}"]) for k in range(len(net.weights))]
+        rng.bit_generator.state = json.loads(str(restored["rng"]))
+        history, step, seen = json.loads(str(restored["history"])), int(restored["step"]), int(restored["seen"])
+        active = restored["active"]
+        if seen:  # sums since the last evaluation (eval_every not a whole epoch)
+            loss_sum, hits = ops.convert_to_tensor(restored["loss_sum"]), ops.convert_to_tensor(restored["hits"])
+        if early_stopping is not None:
+            prefix = "early_stopping__"
+            early_stopping.restore_checkpoint_state({k[len(prefix):]: v for k, v in restored.items()
+                                                     if k.startswith(prefix)})
+        if bool(restored["finished"]):
+            return history
+        first_epoch = int(restored["epoch"]) + 1
+    for epoch in range(first_epoch, epochs + 1):
         order = ops.convert_to_tensor(rng.permutation(n).astype("int32"))
         desc = f"{progress_desc or 'training'}: epoch {epoch}/{epochs}"
         for start in progress(range(0, n, batch_size), desc=desc):
@@ -325,7 +360,11 @@ def fit(net, x, y, learning_rate, epochs, batch_size, seed=0, eval_sets=None, ea
             if early_stopping is not None:
                 active = np.asarray(early_stopping.update(at, rows, net)).reshape(active.shape)
                 if not active.any():
+                    saved.save(state(epoch), f"epoch {epoch}", finished=True)
                     return history
+        if epoch < epochs and saved.due():
+            saved.save(state(epoch), f"epoch {epoch}")
+    saved.save(state(epochs), f"epoch {epochs}", finished=True)
     return history
 
 

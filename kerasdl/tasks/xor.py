@@ -22,6 +22,7 @@ from kerasdl.config import TaskConfig, field, non_negative, one_of, positive
 from kerasdl.errors import UserError
 from kerasdl.plots import sweeps
 from kerasdl.scratch import networks
+from kerasdl.training import checkpoint
 from kerasdl.training.progress import progress
 
 NAME = "xor"
@@ -83,14 +84,40 @@ def replica(config, init, learning_rate, run):
 # === Train ===
 
 def train(net, rates, epochs):
-    """Full-batch gradient descent; returns the loss (steps, R) and solved flags (steps, R) per step."""
+    """Full-batch gradient descent; returns the loss (steps, R) and solved flags (steps, R) per step.
+
+    In a run, the weights and the curves so far are checkpointed every few seconds
+    (`checkpoint.for_loop`), and a resumed run goes on from there."""
     x, y = ops.convert_to_tensor(POINTS), ops.convert_to_tensor(TARGETS)
-    losses, solved = [], []
-    for _ in progress(range(epochs), desc=f"XOR: {len(rates)} networks, {epochs} steps"):
+    curves = {"losses": np.zeros((0, len(rates)), "float32"), "solved": np.zeros((0, len(rates)), bool)}
+    recent = {"losses": [], "solved": []}  # tensors of the steps since the curves were last collected
+    saved = checkpoint.for_loop()
+
+    def collect():
+        for key, steps in recent.items():
+            if steps:
+                curves[key] = np.concatenate([curves[key], ops.convert_to_numpy(ops.stack(steps))])
+                steps.clear()
+        return curves
+
+    def state():
+        return {"w0": ops.convert_to_numpy(net.weights[0]), "w1": ops.convert_to_numpy(net.weights[1]),
+                **collect()}
+
+    restored = saved.restore()
+    if restored is not None:
+        net.weights = [ops.convert_to_tensor(restored["w0"]), ops.convert_to_tensor(restored["w1"])]
+        curves.update(losses=restored["losses"], solved=restored["solved"])
+        if bool(restored["finished"]):
+            return curves["losses"], curves["solved"]
+    for step in progress(range(len(curves["losses"]), epochs), desc=f"XOR: {len(rates)} networks, {epochs} steps"):
         loss, p = net.step(x, y, rates)
-        losses.append(loss)
-        solved.append(networks.correct(p, y) == len(POINTS))
-    return ops.convert_to_numpy(ops.stack(losses)), ops.convert_to_numpy(ops.stack(solved))
+        recent["losses"].append(loss)
+        recent["solved"].append(networks.correct(p, y) == len(POINTS))
+        if step + 1 < epochs and saved.due():
+            saved.save(state(), f"step {step + 1}")
+    saved.save(state(), f"step {epochs}", finished=True)
+    return curves["losses"], curves["solved"]
 
 
 def steps_to_solve(solved):

@@ -19,9 +19,15 @@ interrupted (tests/test_resume.py). The checkpoint also keeps what the fit's
 other callbacks carry from epoch to epoch (`callback_state`): Keras's
 `EarlyStopping` (its patience count, best value and best weights), and any
 callback with `checkpoint_state()` / `restore_checkpoint_state(state)` (the
-GAN's per-step losses and snapshots). Not kept: loops written by hand (the
-by-hand tasks: 41 s for xor, up to 4.2 min for softmax-regression's runs),
-which start over.
+GAN's per-step losses and snapshots).
+
+Loops written by hand (xor's steps, perceptron's epochs, `scratch.networks.fit`
+behind scratch-mlp and softmax-regression, gan-2d's chunks of one-epoch fits
+between its frames) keep theirs through a `LoopCheckpoint` (`for_loop`):
+the loop gives it its whole state (weights, the random generator's state,
+the history so far) after an epoch, and it writes RUN/checkpoint/loop-<k>.npz
+when LOOP_SAVE_EVERY_S have passed since its last write, and always when the
+loop ends; resumed, the loop starts from what it finds there.
 """
 
 import contextlib
@@ -29,6 +35,7 @@ import io
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import keras
@@ -61,6 +68,29 @@ def _variables(model):
     return found
 
 
+def model_state(model):
+    """{name: array}: the model's whole training state (`_variables`) and the global random
+    state, for an .npz checkpoint."""
+    variables = _variables(model)
+    return {**{f"v{k}": keras.ops.convert_to_numpy(v) for k, v in enumerate(variables)},
+            **random_state.capture(), "variable_count": np.array(len(variables))}
+
+
+def restore_model_state(model, saved, path):
+    """Put back what `model_state` took (`saved`: a mapping such as an open .npz read from `path`)."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and not optimizer.built:  # TensorFlow builds it at the first step
+        optimizer.build(model.trainable_variables)
+    variables = _variables(model)
+    count = int(saved["variable_count"])
+    if count != len(variables):
+        raise UserError(f"{path}: holds {count} variables, the model has {len(variables)}: "
+                        "not this run's checkpoint; start a new run instead of --resume")
+    for k, variable in enumerate(variables):
+        variable.assign(saved[f"v{k}"])
+    random_state.restore(saved)
+
+
 # What Keras's EarlyStopping carries from epoch to epoch, besides its best weights.
 _EARLY_STOPPING = ("wait", "stopped_epoch", "best", "best_epoch")
 
@@ -87,8 +117,14 @@ def restore_callback_state(callback, state):
         return
     for key, value in json.loads(str(state["counters"])).items():
         setattr(callback, key, value)
-    weights = sorted((int(k.rsplit("_", 1)[1]), v) for k, v in state.items() if k.startswith("best_weights_"))
-    callback.best_weights = [v for _, v in weights] or None
+    callback.best_weights = numbered(state, "best_weights_") or None
+
+
+def numbered(state, prefix):
+    """[state[prefix + "0"], state[prefix + "1"], ...]: a list saved one array per key."""
+    found = sorted((int(k[len(prefix):]), v) for k, v in state.items()
+                   if k.startswith(prefix) and k[len(prefix):].isdigit())
+    return [v for _, v in found]
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
@@ -109,18 +145,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.history = {}
         if not self.path.is_file():
             return
-        optimizer = getattr(self.model, "optimizer", None)
-        if optimizer is not None and not optimizer.built:  # TensorFlow builds it at the first step
-            optimizer.build(self.model.trainable_variables)
-        variables = _variables(self.model)
         with np.load(self.path, allow_pickle=False) as saved:
-            count = int(saved["variable_count"])
-            if count != len(variables):
-                raise UserError(f"{self.path}: holds {count} variables, the model has {len(variables)}: "
-                                "not this run's checkpoint; start a new run instead of --resume")
-            for k, variable in enumerate(variables):
-                variable.assign(saved[f"v{k}"])
-            random_state.restore(saved)
+            restore_model_state(self.model, saved, self.path)
             epoch = int(saved["epoch"])
             self.history = json.loads(str(saved["history"]))
             # The other callbacks began this fit afresh (their on_train_begin came first).
@@ -135,13 +161,11 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
-        variables = _variables(self.model)
-        arrays = {f"v{k}": keras.ops.convert_to_numpy(v) for k, v in enumerate(variables)}
+        arrays = model_state(self.model)
         for j, callback in enumerate(self.others):
             arrays.update({f"callback{j}__{k}": v for k, v in callback_state(callback).items()})
         buffer = io.BytesIO()
-        np.savez(buffer, **arrays, **random_state.capture(), variable_count=np.array(len(variables)),
-                 epoch=np.array(epoch + 1), history=np.array(json.dumps(self.history)))
+        np.savez(buffer, **arrays, epoch=np.array(epoch + 1), history=np.array(json.dumps(self.history)))
         runs.atomic_write(self.path, buffer.getvalue())
 
     def on_train_end(self, logs=None):
@@ -155,10 +179,65 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.model.history = history
 
 
+# A by-hand loop's epoch can take milliseconds (one of xor's steps): writing its state after
+# each would cost more than the training. At most one write per this many seconds, so `kill -9`
+# loses at most these seconds and the epoch in progress.
+LOOP_SAVE_EVERY_S = 5.0
+
+
+class LoopCheckpoint:
+    """The state of one loop written by hand, for `--resume` (see the module docstring).
+
+    The loop calls `restore()` before its first epoch: the arrays it saved last, or None
+    (nothing saved, or not in a run: then `save` keeps nothing either). After each epoch it
+    calls `save(state, at)` if `due()`, and `save(..., finished=True)` when it ends."""
+
+    def __init__(self, path=None):
+        self.path = None if path is None else Path(path)
+        self.saved_at = time.monotonic()
+
+    def restore(self):
+        if self.path is None or not self.path.is_file():
+            return None
+        with np.load(self.path, allow_pickle=False) as saved:
+            state = {k: saved[k] for k in saved.files}
+        print(f"resumed from the end of {state.pop('at')} ({self.path})", flush=True)
+        return state
+
+    def due(self):
+        """Whether the next `save` would write (LOOP_SAVE_EVERY_S since the last)."""
+        return self.path is not None and time.monotonic() - self.saved_at >= LOOP_SAVE_EVERY_S
+
+    def save(self, state, at, finished=False):
+        """Write `state` ({name: array}), reached at the end of `at` (e.g. "epoch 3"), atomically;
+        `finished`: the loop's last state (a resumed loop then trains no further)."""
+        if self.path is None:
+            return
+        buffer = io.BytesIO()
+        np.savez(buffer, **state, at=np.array(at), finished=np.array(finished))
+        runs.atomic_write(self.path, buffer.getvalue())
+        self.saved_at = time.monotonic()
+
+
+_loops = None  # within every_fit: {"folder": RUN/checkpoint, "count": loops so far}
+
+
+def for_loop():
+    """The checkpoint of the next loop written by hand in this run: RUN/checkpoint/loop-<k>.npz
+    for the k-th loop to ask (a run's loops come in the same order every time), or one that
+    keeps nothing outside a run (tests, bench)."""
+    if _loops is None:
+        return LoopCheckpoint()
+    _loops["count"] += 1
+    return LoopCheckpoint(_loops["folder"] / f"loop-{_loops['count']}.npz")
+
+
 @contextlib.contextmanager
 def every_fit(run_dir):
     """Within: the k-th `fit` that asks `fit_options` for its callbacks checkpoints to
-    RUN/checkpoint/fit-<k>.npz (a run's fits come in the same order every time)."""
+    RUN/checkpoint/fit-<k>.npz (a run's fits come in the same order every time), and the
+    k-th loop written by hand that asks `for_loop` to RUN/checkpoint/loop-<k>.npz."""
+    global _loops
     folder = Path(run_dir) / FOLDER
     count = 0
 
@@ -167,8 +246,12 @@ def every_fit(run_dir):
         count += 1
         return [EpochCheckpoint(folder / f"fit-{count}.npz")]
 
-    with progress.added_callbacks(make):
-        yield
+    outer, _loops = _loops, {"folder": folder, "count": 0}
+    try:
+        with progress.added_callbacks(make):
+            yield
+    finally:
+        _loops = outer
 
 
 def discard(run_dir):

@@ -241,7 +241,12 @@ class TaskTuner(base_tuner.BaseTuner):
 
         with open(run.path("output.log"), "w", encoding="utf-8") as log, \
                 contextlib.redirect_stdout(log), progress.added_callbacks(callbacks):
-            return cli.execute(search.module, config, run)
+            try:
+                return cli.execute(search.module, config, run)
+            except KeyboardInterrupt:
+                # not the trial's `--resume` command that `execute` names: the search resumes
+                # when its own command is given again
+                raise KeyboardInterrupt from None
 
     def _objective_value(self, metrics):
         name = self.search_spec.objective.name

@@ -10,6 +10,7 @@ non-saturating generator loss -log D(G(z)) pushes it (lengths scaled per
 frame). The frames become one sheet (PNG) and an animation (GIF).
 """
 
+import json
 import time
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from kerasdl.config import TaskConfig, field, fraction, non_negative, positive
 from kerasdl.errors import UserError
 from kerasdl.tasks.gan import figures as gan_plots
 from kerasdl.tasks.gan import frechet
+from kerasdl.training import checkpoint
 from kerasdl.training.progress import progress
 
 NAME = "gan-2d"
@@ -133,12 +135,27 @@ def run(config, run):
     frames = [frame(model, z_show, real_show, 0)]
     history = [{"frame": 0, "step": 0, **quality(model, config)}]
     chunks = list(enumerate(zip(bounds[:-1], bounds[1:]), 1))
-    for k, (begin, end) in progress(chunks, desc=f"training, a frame every {bounds[1]} steps"):
+    # A run's chunks are checkpointed (`checkpoint.for_loop`): a resumed run goes on from there.
+    saved = checkpoint.for_loop()
+    restored = saved.restore()
+    if restored is not None:
+        checkpoint.restore_model_state(model, restored, saved.path)
+        rng.bit_generator.state = json.loads(str(restored["rng"]))
+        history = json.loads(str(restored["history"]))
+        frames = [{key[len(f"frame{k}__"):]: value.item() if value.ndim == 0 else value
+                   for key, value in restored.items() if key.startswith(f"frame{k}__")} for k in range(len(history))]
+    for k, (begin, end) in progress(chunks[len(history) - 1:], desc=f"training, a frame every {bounds[1]} steps"):
         x = parabola((end - begin) * config.batch_size, config.noise, rng)
         logs = model.fit(x, batch_size=config.batch_size, epochs=1, shuffle=False, verbose=0).history
         history.append({"frame": k, "step": int(end), **{key: float(v[-1]) for key, v in logs.items()},
                         **quality(model, config)})
         frames.append(frame(model, z_show, real_show, int(end)))
+        if k == len(chunks) or saved.due():
+            saved.save({**checkpoint.model_state(model), "rng": np.array(json.dumps(rng.bit_generator.state)),
+                        "history": np.array(json.dumps(history)),
+                        **{f"frame{j}__{key}": np.asarray(value) for j, f in enumerate(frames)
+                           for key, value in f.items()}},
+                       f"frame {k}", finished=k == len(chunks))
     train_seconds = time.perf_counter() - started
     run.write_csv("history.csv", [{**{k: None for k in history[-1]}, **row} for row in history])
     run.save_model(model)

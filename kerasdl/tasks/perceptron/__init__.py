@@ -18,16 +18,19 @@ weights -- hence `seeds`, which reports the spread over several
 (reports/perceptron.md has ten).
 """
 
+import json
 import time
 from dataclasses import dataclass, replace
 
 import numpy as np
+from keras import ops
 
 from kerasdl import data, plots, report
 from kerasdl.config import TaskConfig, field, non_negative, one_of, positive
 from kerasdl.errors import UserError
 from kerasdl.tasks.perceptron import figures
 from kerasdl.tasks.perceptron.learner import INITS, Perceptron, with_bias
+from kerasdl.training import checkpoint
 from kerasdl.training.progress import progress
 
 NAME = "perceptron"
@@ -100,8 +103,26 @@ def train(config, ds, x_train, x_test):
     history = {"epoch": []}
     for mode in config.modes:
         history.update({f"{mode}_mistakes": [], f"{mode}_train_accuracy": [], f"{mode}_test_accuracy": []})
-    converged = {}
-    for epoch in progress(range(1, config.epochs + 1), desc=f"perceptron epochs (seed {config.seed})"):
+    converged, first_epoch = {}, 1
+    # In a run the loop is checkpointed (`checkpoint.for_loop`): a resumed run goes on from there.
+    saved = checkpoint.for_loop()
+
+    def state(epoch):
+        return {**{f"{mode}_weights": ops.convert_to_numpy(learner.weights) for mode, learner in learners.items()},
+                **{f"{mode}_seed": ops.convert_to_numpy(learner.seed.state) for mode, learner in learners.items()},
+                "history": np.array(json.dumps(history)), "converged": np.array(json.dumps(converged)),
+                "epoch": np.array(epoch)}
+
+    restored = saved.restore()
+    if restored is not None:
+        for mode, learner in learners.items():
+            learner.weights = ops.convert_to_tensor(restored[f"{mode}_weights"])
+            learner.seed.state.assign(restored[f"{mode}_seed"])
+        history, converged = json.loads(str(restored["history"])), json.loads(str(restored["converged"]))
+        if bool(restored["finished"]):
+            return learners, history, converged
+        first_epoch = int(restored["epoch"]) + 1
+    for epoch in progress(range(first_epoch, config.epochs + 1), desc=f"perceptron epochs (seed {config.seed})"):
         history["epoch"].append(epoch)
         for mode, learner in learners.items():
             if mode in converged:
@@ -117,6 +138,9 @@ def train(config, ds, x_train, x_test):
             history[f"{mode}_test_accuracy"].append(learner.accuracy(x_test, ds.y_test))
         if len(converged) == len(learners):
             break
+        if saved.due():
+            saved.save(state(epoch), f"epoch {epoch}")
+    saved.save(state(history["epoch"][-1]), f"epoch {history['epoch'][-1]}", finished=True)
     return learners, history, converged
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from keras import ops
 
 from kerasdl.scratch.networks import SigmoidMLP
+from kerasdl.training import checkpoint
 
 
 def logistic_regression(n_features, l2=0.0, replicas=None, dtype="float32"):
@@ -73,6 +74,20 @@ class EarlyStopping:
         self.best_weights = self._select(improved, net.weights, self.best_weights, net.replicas)
         self.active &= (self.evaluations - self.best_evaluation) < self.patience
         return self.active if net.replicas else self.active[0]
+
+    _COUNTERS = ("best", "best_epoch", "stop_epoch", "best_step", "stop_step", "evaluations",
+                 "best_evaluation", "active")
+
+    def checkpoint_state(self):
+        """{name: array}: what it carries from one evaluation to the next (`networks.fit`
+        checkpoints it with the loop's state)."""
+        weights = {f"best_weights_{k}": ops.convert_to_numpy(w) for k, w in enumerate(self.best_weights or [])}
+        return {**{k: np.array(getattr(self, k)) for k in self._COUNTERS}, **weights}
+
+    def restore_checkpoint_state(self, state):
+        for key in self._COUNTERS:
+            setattr(self, key, np.array(state[key]))
+        self.best_weights = [ops.convert_to_tensor(v) for v in checkpoint.numbered(state, "best_weights_")] or None
 
     def restore(self, net):
         if self.best_weights is not None:
