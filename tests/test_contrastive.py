@@ -178,6 +178,45 @@ def test_label_subsets_keep_every_class_and_the_share():
     assert len(evaluate.label_subset(y, 1.0, seed=0)) == len(y)
 
 
+def _state(trainer):
+    return [np.array(v) for v in (*trainer.model.variables, *trainer.model.optimizer.variables)]
+
+
+@pytest.mark.backends
+def test_a_fine_tuner_restarts_from_its_start_and_leaves_the_encoder_given_alone():
+    """One compiled model for every encoder (one trace): each fine-tuning starts from the same
+    softmax layer, optimizer state (step count, moments) and augmentation seeds."""
+    x, y = toy_images(48)
+    keras.utils.set_random_seed(0)
+    encoder = models.build_encoder((8, 8, 3), widths=(4, 8))
+    before = [np.array(w) for w in encoder.get_weights()]
+    trainer = evaluate.fine_tuner(encoder, 2, steps=6, augment="flip+shift", seed=0)
+    start = _state(trainer)
+    result = evaluate.fine_tune(trainer, encoder, x, y, x[:16], y[:16], epochs=2, batch_size=16)
+    assert result["steps"] == 6 and 0 <= result["test_accuracy"] <= 1
+    trained = _state(trainer)
+    assert sum(not np.array_equal(a, b) for a, b in zip(start, trained, strict=True)) > len(start) // 2
+    trainer.restart()
+    for a, b in zip(_state(trainer), start, strict=True):
+        np.testing.assert_array_equal(a, b)
+    for mine, theirs in zip(encoder.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+
+
+@pytest.mark.backends
+def test_a_linear_probe_restarts_from_its_start():
+    rng = np.random.default_rng(0)
+    h, y = rng.normal(size=(64, 6)).astype("float32"), rng.integers(0, 3, 64)
+    trainer = evaluate.linear_probe_trainer(6, 3)
+    start = _state(trainer)
+    _, accuracy = evaluate.linear_probe(trainer, h, y, h, y, epochs=3, batch_size=16)
+    assert set(accuracy) == {"train", "test"}
+    assert not np.array_equal(_state(trainer)[3], start[3])  # the Dense kernel (after the scaler's 3)
+    trainer.restart()
+    for a, b in zip(_state(trainer), start, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 # === The task, export and predict ===
 
 def test_quick_run_then_predict_and_export_the_encoder(quick_run, toy_dataset, run_cli, tmp_path):

@@ -267,6 +267,33 @@ def test_gan_quick_writes_a_complete_run_folder(run_cli, tmp_path):
     assert "Fréchet" in (folder / "report.md").read_text()
 
 
+def _without_clock(metrics):
+    """The metrics less the times and memory measured, at every level."""
+    return {key: _without_clock(value) if isinstance(value, dict) else value for key, value in metrics.items()
+            if not any(word in key for word in ("second", "time", "memory", "_min"))}
+
+
+@pytest.mark.backends
+def test_the_feature_classifier_is_trained_once_per_data_set_and_scores_the_same(run_cli, home, tmp_path):
+    """The second run reads the classifier from the cache (a broken one is trained again), and
+    every run ends with the same numbers: the GAN starts from the same random state either way."""
+    _fake_flowers(tmp_path / "data" / "flowers102", n=64, classes=4)
+    options = ("gan", "--quick", "--data-dir", tmp_path / "data", "--set", "z_dim=10")
+    outputs, metrics = [], []
+    for k in range(3):
+        if k == 2:
+            for path in (home / "data" / "cache" / "feature-classifier").glob("*.keras"):
+                path.write_bytes(b"half a model")
+        code, out, err = run_cli(*options, "--out", home / f"runs{k}")
+        assert code == 0, err
+        outputs.append(out)
+        folder = complete_run_folder(home / f"runs{k}", "gan")
+        metrics.append(_without_clock(json.loads((folder / "metrics.json").read_text())))
+    assert ["feature classifier: from the cache" in out for out in outputs] == [False, True, False]
+    assert metrics[0] == metrics[1] == metrics[2]
+    assert np.isfinite(metrics[0]["frechet"])
+
+
 @pytest.mark.slow
 def test_gan_quick_z_dim_sweep(run_cli, tmp_path):
     _fake_flowers(tmp_path / "data" / "flowers102", n=64, classes=4)

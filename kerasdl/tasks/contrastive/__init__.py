@@ -27,6 +27,7 @@ from kerasdl.training import fit as fitting
 from kerasdl.training.progress import fit_options
 
 NAME = "contrastive"
+FINETUNE_BATCH = 128  # images per fine-tuning step, for every share of the labels
 METHODS = ("simclr", "triplet")
 
 
@@ -145,10 +146,11 @@ def run(config, run):
     evaluation_started = time.perf_counter()
     random_encoder = models.build_encoder(ds.input_shape, config.widths, value_range=ds.value_range)
     results, features = {}, {}
+    probe_trainer = evaluate.linear_probe_trainer(int(config.widths[-1]), ds.num_classes)
     for name, net in (("trained", encoder), ("random", random_encoder)):
         h_train, h_test = evaluate.embeddings(net, ds.x_train), evaluate.embeddings(net, ds.x_test)
-        probe, probe_accuracy = evaluate.linear_probe(h_train, ds.y_train, h_test, ds.y_test,
-                                                      ds.num_classes, epochs=config.probe_epochs)
+        probe, probe_accuracy = evaluate.linear_probe(probe_trainer, h_train, ds.y_train, h_test, ds.y_test,
+                                                      epochs=config.probe_epochs)
         knn = evaluate.knn_accuracy(h_train, ds.y_train, h_test, ds.y_test, ds.num_classes,
                                     config.knn_k)
         results[name] = {"probe_train": probe_accuracy["train"], "probe_test": probe_accuracy["test"],
@@ -205,14 +207,15 @@ def fine_tuning(config, ds, encoder, random_encoder):
     for fraction, epochs in zip(config.label_fractions, config.finetune_epochs):
         keep = evaluate.label_subset(ds.y_train, fraction, config.seed)
         row = {"images": int(len(keep)), "epochs": epochs}
+        trainer = evaluate.fine_tuner(
+            encoder, ds.num_classes, epochs * int(np.ceil(len(keep) / FINETUNE_BATCH)),
+            learning_rate=config.finetune_learning_rate,
+            augment="flip+shift" if ds.input_shape[-1] == 3 else "shift", seed=config.seed)
         for start, net in (("pretrained", encoder), ("scratch", random_encoder)):
             print(f"fine-tuning on {100 * fraction:g}% of the labels ({len(keep)} images), "
                   f"from the {'trained' if start == 'pretrained' else 'random'} encoder")
-            augment = "flip+shift" if ds.input_shape[-1] == 3 else "shift"
-            row[start] = evaluate.fine_tune(
-                net, ds.x_train[keep], ds.y_train[keep], ds.x_test, ds.y_test, ds.num_classes,
-                epochs, learning_rate=config.finetune_learning_rate, augment=augment,
-                seed=config.seed)
+            row[start] = evaluate.fine_tune(trainer, net, ds.x_train[keep], ds.y_train[keep], ds.x_test,
+                                            ds.y_test, epochs, batch_size=FINETUNE_BATCH)
         out[f"{fraction:g}"] = row
     return out
 
@@ -320,7 +323,8 @@ def _report(config, ds, m, run):
         "Each row trains a copy of the encoder with a new softmax layer on that share of the training "
         "labels (a class-stratified subset), with flips and shifts (shifts only for grey images), "
         f"AdamW and a warm-up + cosine schedule peaking at {config.finetune_learning_rate}; "
-        "\"from scratch\" is the same recipe from the random encoder.",
+        "\"from scratch\" is the same recipe from the random encoder, with the same softmax layer's "
+        "initial weights and the same augmentations.",
         report.figure("label_efficiency.png", "test accuracy against the share of labels"),
         "### How the encoder learned",
         learned,

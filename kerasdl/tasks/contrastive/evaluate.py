@@ -36,15 +36,41 @@ def probe_classifier(dim, num_classes, name="probe"):
     return keras.Model(inputs, outputs, name=name)
 
 
-def linear_probe(h_train, y_train, h_test, y_test, num_classes, epochs=30, batch_size=256,
-                 learning_rate=1e-3):
-    """Train the probe on frozen embeddings; returns (probe model, train and test accuracy)."""
+class Restartable:
+    """A compiled model trained several times, each from the same start: its initial
+    variables (weights, batch-norm statistics, augmentation's seed generators) and its
+    optimizer's are kept once built, and `restart()` puts them back. One compiled model
+    traces its training step once: on TensorFlow each trace took 2-3 s of a `--quick` run
+    (reports/bench.md), and the probes and fine-tunings of the trained and the random
+    encoder are one architecture trained twice."""
+
+    def __init__(self, model):
+        model.optimizer.build(model.trainable_variables)
+        self.model = model
+        self.variables = [*model.variables, *model.optimizer.variables]
+        self.initial = [np.array(v) for v in self.variables]
+
+    def restart(self):
+        for variable, value in zip(self.variables, self.initial, strict=True):
+            variable.assign(value)
+        return self.model
+
+
+def linear_probe_trainer(dim, num_classes, learning_rate=1e-3):
+    """The linear probe on embeddings of size `dim`, compiled, to `linear_probe` with."""
     import keras
 
-    probe = probe_classifier(h_train.shape[1], num_classes)
-    probe.get_layer("standardise").adapt(h_train)
+    probe = probe_classifier(dim, num_classes)
     probe.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return Restartable(probe)
+
+
+def linear_probe(trainer, h_train, y_train, h_test, y_test, epochs=30, batch_size=256):
+    """Train the probe (`linear_probe_trainer`) afresh on frozen embeddings; returns
+    (probe model, train and test accuracy)."""
+    probe = trainer.restart()
+    probe.get_layer("standardise").adapt(h_train)
     probe.fit(h_train, y_train, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0)
     return probe, {"train": _accuracy(probe, h_train, y_train), "test": _accuracy(probe, h_test, y_test)}
 
@@ -73,15 +99,13 @@ def label_subset(y, fraction, seed):
     return np.sort(np.concatenate(keep))
 
 
-def fine_tune(encoder, x, y, x_test, y_test, num_classes, epochs, batch_size=128, learning_rate=2e-3,
-              weight_decay=5e-4, augment="flip+shift", seed=0):
-    """A copy of `encoder` plus a softmax layer, all trained on (x, y); the encoder given is
-    left as it was. Returns {"test_accuracy", "seconds", "steps"}."""
+def fine_tuner(encoder, num_classes, steps, learning_rate=2e-3, weight_decay=5e-4, augment="flip+shift",
+               seed=0):
+    """A copy of `encoder`'s network plus a softmax layer, compiled for `steps` training steps,
+    to `fine_tune` with (any encoder of that architecture)."""
     import keras
 
     copy = keras.models.clone_model(encoder)
-    copy.set_weights(encoder.get_weights())
-    steps = epochs * int(np.ceil(len(x) / batch_size))
     set_bn_momentum(copy, fitting.bn_momentum(steps))
     inputs = keras.Input(shape=copy.input_shape[1:], name="pixels")
     h = inputs
@@ -94,8 +118,20 @@ def fine_tune(encoder, x, y, x_test, y_test, num_classes, epochs, batch_size=128
     model.compile(optimizer=fitting.cosine_adamw(learning_rate, steps, weight_decay=weight_decay),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                   jit_compile=fitting.jit_compile_default())
+    trainer = Restartable(model)
+    trainer.encoder = copy
+    return trainer
+
+
+def fine_tune(trainer, encoder, x, y, x_test, y_test, epochs, batch_size=128):
+    """`trainer` (`fine_tuner`) from its start, the encoder part holding `encoder`'s weights,
+    all trained on (x, y): the same softmax layer's start, augmentations and schedule for
+    every encoder; the encoder given is left as it was. Returns {"test_accuracy", "seconds",
+    "steps"}."""
+    model = trainer.restart()
+    trainer.encoder.set_weights(encoder.get_weights())
     started = time.perf_counter()
     model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=True, **fit_options())
     seconds = time.perf_counter() - started
-    accuracy = _accuracy(model, x_test, y_test)
-    return {"test_accuracy": accuracy, "seconds": round(seconds, 1), "steps": steps}
+    return {"test_accuracy": _accuracy(model, x_test, y_test), "seconds": round(seconds, 1),
+            "steps": epochs * int(np.ceil(len(x) / batch_size))}

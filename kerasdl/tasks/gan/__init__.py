@@ -237,13 +237,19 @@ class Scorer:
     """The feature classifier and the real images' statistics, computed once a run."""
 
     def __init__(self, config, ds):
+        import keras
+
         self.epochs = classifier_epochs(config, len(ds.x_train))
-        print(f"training the feature classifier ({report.plural(self.epochs, 'epoch')})")
+        print(f"feature classifier ({report.plural(self.epochs, 'epoch')}; trained once per data set and "
+              "recipe, then read from the cache)")
         # Two convs per block: one was too weak to tell the 40 Olivetti faces apart
         # (reports/gan.md).
-        self.model, self.accuracy = frechet.train_feature_classifier(
-            ds, epochs=self.epochs, widths=(16, 32, 64), convs_per_block=2,
-            seed=config.seed)
+        self.model, self.accuracy, self.cached = frechet.cached_feature_classifier(
+            ds, epochs=self.epochs, widths=(16, 32, 64), convs_per_block=2, seed=config.seed)
+        if self.cached:
+            print("feature classifier: from the cache")
+        # The GANs start from the same random state whether the classifier was trained or loaded.
+        keras.utils.set_random_seed(config.seed)
         n = min(config.n_score, len(ds.x_test))
         self.real_features, _ = frechet.features(self.model, ds.x_test[:n])
         train_pick = np.random.default_rng(config.seed).permutation(len(ds.x_train))[:n]

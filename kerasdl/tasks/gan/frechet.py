@@ -11,14 +11,20 @@ summary: confidence (mean top probability: does each image look like *some*
 class?), diversity (the effective number of classes predicted overall) and
 their combination exp(E_x KL(p(y|x) || p(y))).
 
-Pure numpy/scipy except `train_feature_classifier` and `features`, which use Keras.
+Pure numpy/scipy except `train_feature_classifier`, `cached_feature_classifier` and
+`features`, which use Keras.
 """
 
+import hashlib
+import json
+import os
+import sys
 import warnings
 
 import numpy as np
 from scipy import linalg
 
+from kerasdl import paths, runs
 from kerasdl.errors import UserError
 
 
@@ -100,6 +106,55 @@ def train_feature_classifier(dataset, epochs=8, widths=(32, 64, 128), convs_per_
               **fit_options())
     _, accuracy = model.evaluate(dataset.x_test, dataset.y_test, verbose=0)
     return model, float(accuracy)
+
+
+CACHE_KIND = "feature-classifier"
+
+
+def data_fingerprint(dataset):
+    """A hash of the data set's pixels and labels: what the classifier learns from."""
+    digest = hashlib.sha256()
+    for array in (dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test):
+        array = np.ascontiguousarray(array)
+        digest.update(repr((array.shape, array.dtype.str)).encode())
+        digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()
+
+
+def cached_feature_classifier(dataset, epochs, widths, convs_per_block, batch_size=64, seed=0):
+    """`train_feature_classifier`'s (model, test accuracy, whether it came from the cache).
+
+    Trained once per data set, recipe, backend and precision, then kept in
+    `paths.cache_dir()/feature-classifier/` (a .keras file, loaded in safe mode, and its
+    accuracy): every later run on the same data scores with the same classifier without
+    training it again (8 epochs on the flowers: minutes of a GAN run). The key holds what
+    trains it, so another backend or seed trains its own, as an uncached run would."""
+    import keras
+
+    from kerasdl.data import cache
+
+    key = cache.key_of(CACHE_KIND, data_fingerprint(dataset), int(epochs), tuple(widths), int(convs_per_block),
+                       int(batch_size), int(seed), keras.backend.backend(), keras.config.dtype_policy().name,
+                       keras.__version__)
+    folder = paths.cache_dir() / CACHE_KIND
+    model_path, accuracy_path = folder / f"{key}.keras", folder / f"{key}.json"
+    try:
+        accuracy = float(json.loads(accuracy_path.read_text())["test_accuracy"])
+        return keras.saving.load_model(model_path, safe_mode=True), accuracy, True
+    except Exception:  # noqa: BLE001  absent, or broken: ours to rebuild, not the user's to fix
+        pass
+    model, accuracy = train_feature_classifier(dataset, epochs, widths, convs_per_block, batch_size, seed)
+    tmp = folder / f".tmp-{os.getpid()}-{key}.keras"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        model.save(tmp)
+        os.replace(tmp, model_path)
+        runs.atomic_write(accuracy_path, json.dumps({"test_accuracy": accuracy}))
+    except OSError as exc:  # a cache that cannot be written only costs time
+        print(f"kerasdl: warning: could not cache the feature classifier in {folder}: {exc}", file=sys.stderr)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return model, accuracy, False
 
 
 def features(classifier, images, layer="pool", batch_size=128):
