@@ -267,10 +267,17 @@ def test_gan_quick_writes_a_complete_run_folder(run_cli, tmp_path):
     assert "Fréchet" in (folder / "report.md").read_text()
 
 
-def _without_clock(metrics):
-    """The metrics less the times and memory measured, at every level."""
-    return {key: _without_clock(value) if isinstance(value, dict) else value for key, value in metrics.items()
-            if not any(word in key for word in ("second", "time", "memory", "_min"))}
+def _without_clock(metrics, prefix=""):
+    """The metrics less the times and memory measured, flat: {"z10.frechet": ...}."""
+    flat = {}
+    for key, value in metrics.items():
+        if any(word in key for word in ("second", "time", "memory", "_min")):
+            continue
+        if isinstance(value, dict):
+            flat.update(_without_clock(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 @pytest.mark.backends
@@ -290,7 +297,11 @@ def test_the_feature_classifier_is_trained_once_per_data_set_and_scores_the_same
         folder = complete_run_folder(home / f"runs{k}", "gan")
         metrics.append(_without_clock(json.loads((folder / "metrics.json").read_text())))
     assert ["feature classifier: from the cache" in out for out in outputs] == [False, True, False]
-    assert metrics[0] == metrics[1] == metrics[2]
+    # The GAN's numbers are the same to the last digit; the scores agree to float32 rounding (on
+    # JAX the classifier read back from its file is compiled anew: 1e-8 apart, seen in CI).
+    assert metrics[1] == pytest.approx(metrics[0], rel=1e-6) and metrics[2] == pytest.approx(metrics[0], rel=1e-6)
+    for key in ("d_loss", "g_loss", "d_fake", "d_real"):
+        assert metrics[0][key] == metrics[1][key] == metrics[2][key], key
     assert np.isfinite(metrics[0]["frechet"])
 
 
