@@ -313,6 +313,24 @@ def _faint_stripes(n, seed, classes=10):
     return x, y
 
 
+def test_both_models_take_batch_norm_momentum_from_the_runs_steps():
+    """What the slow test below shows in training: build_models gives every batch norm layer of
+    both CNNs the momentum of a run of `steps` steps, not Keras's usual 0.99."""
+    from kerasdl import data
+    from kerasdl.tasks import adversarial
+    from kerasdl.training.fit import bn_momentum
+
+    x, y = _faint_stripes(40, seed=0)
+    ds = data.Dataset("stripes", x, y, x[:8], y[:8], [str(k) for k in range(10)], "faint stripes",
+                      value_range=(0, 255))
+    config = adversarial.resolve(adversarial.Config(widths=(4, 8)), channels=1)
+    for model in adversarial.build_models(config, ds, steps=30):
+        momenta = [layer.momentum for layer in model._flatten_layers()
+                   if isinstance(layer, keras.layers.BatchNormalization)]
+        assert momenta and momenta == pytest.approx([bn_momentum(30)] * len(momenta)), type(model)
+
+
+@pytest.mark.slow  # 200 steps of two CNNs, twice: 1-4 min on 2 cores
 @pytest.mark.backends
 def test_a_short_run_saves_models_that_score_what_they_trained_to(monkeypatch):
     """200 steps of each of the task's two regimes (build_models: batch norm's momentum

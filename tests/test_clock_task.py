@@ -37,6 +37,7 @@ def test_quick_run_writes_a_complete_folder(run_cli, home):
     assert len(reading) == 5 and reading[2] == ":" and 1 <= int(reading[:2]) <= 12
 
 
+@pytest.mark.one_backend  # which file becomes model.keras; the readers' maths: test_clock_models
 def test_a_run_without_the_multihead_reader_saves_its_best_as_model_keras(run_cli, home):
     code, out, err = run_cli("clock", "--quick", "--set", "formulations=regression_mse,regression_cyclic",
                              "--set", "n=160", "--out", home / "runs")
@@ -90,6 +91,35 @@ def _faint_clocks(n, seed):
     return x, np.stack([hours, np.full(n, 30)], axis=1)
 
 
+def test_each_reader_takes_batch_norm_momentum_from_its_training_steps(monkeypatch):
+    """What the slow test below shows in training: train_one builds its reader for the run's
+    steps (epochs x batches), and every batch norm layer gets that run's momentum."""
+    import keras
+
+    from kerasdl.tasks import clock
+    from kerasdl.training.fit import bn_momentum
+
+    config = clock.Config(input_size=16, widths=(8, 16), dense=32, epochs=3, batch_size=64)
+    asked = []
+
+    def build_model(config, formulation, input_shape, n_classes=None, steps=None):
+        asked.append(steps)
+        raise KeyboardInterrupt  # stop before training
+
+    x, y = _faint_clocks(130, seed=0)  # 3 batches of 64
+    monkeypatch.setattr(clock, "build_model", build_model)
+    with pytest.raises(KeyboardInterrupt):
+        clock.train_one(config, "multihead", "multihead", None, x, y, x[:8], y[:8])
+    assert asked == [9]
+    monkeypatch.undo()
+    for formulation in clock.FORMULATIONS:
+        model = clock.build_model(config, formulation, (16, 16, 1), 72, steps=9)
+        momenta = [layer.momentum for layer in model._flatten_layers()
+                   if isinstance(layer, keras.layers.BatchNormalization)]
+        assert momenta and momenta == pytest.approx([bn_momentum(9)] * len(momenta)), formulation
+
+
+@pytest.mark.slow  # 200 steps of the reader, twice: 1-2 min on 2 cores
 @pytest.mark.backends
 def test_a_short_run_saves_a_reader_that_scores_what_it_trained_to(monkeypatch):
     """200 steps of the task's own training (train_one): the multi-head reader, in

@@ -86,3 +86,28 @@ def test_feature_classifier_reads_a_small_low_contrast_set():
     momenta = [layer.momentum for layer in model._flatten_layers()
                if isinstance(layer, keras.layers.BatchNormalization)]
     assert momenta and momenta == pytest.approx([bn_momentum(200)] * len(momenta))
+
+
+def test_the_classifier_is_cached_once_and_a_broken_cache_file_is_trained_again(home):
+    from kerasdl.data import Dataset
+
+    rng = np.random.default_rng(0)
+    y = np.arange(24) % 2
+    x = rng.integers(0, 255, size=(24, 16, 16, 1)).astype(np.uint8)
+    ds = Dataset(name="noise", x_train=x[:16], y_train=y[:16], x_test=x[16:], y_test=y[16:],
+                 class_names=["a", "b"], value_range=(0, 255), provenance="test noise")
+
+    def cached():
+        return frechet.cached_feature_classifier(ds, epochs=1, widths=(2, 4), convs_per_block=1, batch_size=8)
+
+    first, accuracy, from_cache = cached()
+    assert not from_cache
+    second, again, from_cache = cached()
+    assert from_cache and again == accuracy
+    np.testing.assert_array_equal(second.get_weights()[0], first.get_weights()[0])
+    (saved,) = (home / "data" / "cache" / "feature-classifier").glob("*.keras")
+    saved.write_bytes(b"half a model")
+    _, _, from_cache = cached()
+    assert not from_cache and saved.stat().st_size > 1000  # trained and written again
+    assert cached()[2]
+    assert [p.name for p in saved.parent.iterdir() if p.name.startswith(".tmp")] == []

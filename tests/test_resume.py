@@ -143,9 +143,10 @@ def _cut_loop_at(monkeypatch, at, loop=1):
 @pytest.mark.backends
 @pytest.mark.parametrize("task, options, loop, at, files", [
     ("xor", ("--quick",), 1, "step 100", ("history.csv", "sweep.csv")),
-    # the loop of `scratch.networks.fit`, with the shuffling generator to resume
-    ("scratch-mlp", ("--quick", "--dataset", "digits", "--epochs", "3", "--set", "train_limit=300"),
-     1, "epoch 2", ("history.csv",)),
+    # the loop of `scratch.networks.fit`, with the shuffling generator to resume (softmax-regression
+    # below resumes the same loop, early stopping too: this one only in the slow suite)
+    pytest.param("scratch-mlp", ("--quick", "--dataset", "digits", "--epochs", "3", "--set", "train_limit=300"),
+                 1, "epoch 2", ("history.csv",), marks=pytest.mark.slow),
     # three loops (one per seed), the online rule's shuffling generator to resume
     ("perceptron", ("--quick", "--dataset", "digits", "--set", "shuffle=true", "--set", "seeds=0,1,2"),
      3, "epoch 2", ("history.csv",)),
