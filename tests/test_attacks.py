@@ -96,6 +96,26 @@ def test_input_gradient_matches_finite_differences(backend, how):
 
 
 @pytest.mark.backends
+def test_the_compiled_gradient_takes_any_number_of_images_and_tensorflow_traces_it_once(monkeypatch):
+    """One compiled gradient serves a model's attacks on batches of every size (the last batch,
+    the PGD subset, the validation images): on TensorFlow one trace, not one per size."""
+    from kerasdl.training.backends import input_gradient as module
+
+    traces = []
+    plain = module._tensorflow
+    monkeypatch.setattr(module, "_tensorflow", lambda *a, **k: traces.append(1) or plain(*a, **k))
+    model = small_net()
+    compiled = input_gradient_fn(model, attacks.crossentropy)
+    for n in (5, 3, 5, 1):
+        x, y = toy_data(n, seed=n)
+        np.testing.assert_allclose(ops.convert_to_numpy(compiled(x, y)),
+                                   ops.convert_to_numpy(input_gradient(model, attacks.crossentropy, x, y)),
+                                   rtol=1e-4, atol=1e-6)
+    if BACKEND == "tensorflow":
+        assert len(traces) == 1
+
+
+@pytest.mark.backends
 @pytest.mark.skipif(BACKEND != "torch", reason="torch's no_grad mode exists only on torch")
 def test_input_gradient_torch_works_under_no_grad():
     import torch

@@ -102,26 +102,87 @@ def confusion_matrix(y_true, y_pred, class_names, title="confusion matrix", norm
     return fig
 
 
+def mosaic(images, ncols, top=0):
+    """Images in [0, 1] (N, H, W[, C]) side by side in one array, `ncols` a row, for one imshow:
+    (canvas, cell height, cell width). Each cell holds `top` rows of background above its image,
+    and a narrow gap to its right; the background is NaN for grey images (drawn as nothing by
+    any colour map) and white for colour ones.
+
+    One picture in one axes, instead of an axes per image: 32 grey images with their titles took
+    1.5 s to lay out and save the old way, 0.33 s this way (reports/bench.md, "Figures")."""
+    images = np.asarray(images, dtype="float32")
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    grey = images.ndim == 3
+    n, h, w = images.shape[:3]
+    gap = max(1, round(0.06 * w))
+    top = max(gap, int(top))
+    cell_h, cell_w = top + h, w + gap
+    nrows = max(1, int(np.ceil(n / ncols)))
+    canvas = np.full((nrows * cell_h, ncols * cell_w - gap) + (() if grey else images.shape[3:]),
+                     np.nan if grey else 1.0, "float32")
+    for k in range(n):
+        r, c = divmod(k, ncols)
+        canvas[r * cell_h + top:(r + 1) * cell_h, c * cell_w:c * cell_w + w] = images[k]
+    return canvas, cell_h, cell_w
+
+
+def show_mosaic(ax, canvas, cmap="gray"):
+    """Draw `mosaic`'s canvas on `ax`, without axes lines or ticks."""
+    ax.imshow(canvas, cmap=cmap if canvas.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
 def image_grid(images, titles=None, ncols=8, cmap="gray", title=None, value_range=None):
-    """A grid of images (N, H, W[, C]); grey images drawn with `cmap`."""
+    """A grid of images (N, H, W[, C]); grey images drawn with `cmap`, each title above its
+    image (one picture in one axes: `mosaic`)."""
     images = np.asarray(images)
     n = len(images)
     ncols = max(1, min(ncols, n))
     nrows = max(1, int(np.ceil(n / ncols)))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols, 1.75 * nrows), squeeze=False)
-    lo, hi = value_range if value_range else (images.min(), images.max()) if n else (0, 1)
-    for k, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if k >= n:
-            continue
-        image = (images[k].astype("float32") - lo) / max(float(hi - lo), 1e-12)
-        image = np.clip(image, 0, 1)
-        if image.ndim == 3 and image.shape[-1] == 1:
-            image = image[..., 0]
-        ax.imshow(image, cmap=cmap if image.ndim == 2 else None, vmin=0, vmax=1)
-        if titles is not None:
-            ax.set_title(titles[k], fontsize=7)
+    fig, ax = plt.subplots(figsize=(1.6 * ncols, 1.75 * nrows))
+    ax.axis("off")
     if title:
         fig.suptitle(title)
+    if not n:
+        return fig
+    lo, hi = value_range if value_range else (images.min(), images.max())
+    scaled = np.clip((images.astype("float32") - lo) / max(float(hi - lo), 1e-12), 0, 1)
+    # Room above each image for its title: about a quarter of the image's height per line.
+    lines = max(str(t).count("\n") + 1 for t in titles) if titles is not None else 0
+    canvas, cell_h, cell_w = mosaic(scaled, ncols, top=np.ceil(0.25 * scaled.shape[1] * lines))
+    show_mosaic(ax, canvas, cmap)
+    if titles is not None:
+        top = cell_h - scaled.shape[1]
+        for k in range(n):
+            r, c = divmod(k, ncols)
+            ax.text(c * cell_w + scaled.shape[2] / 2, r * cell_h + top - 0.5, titles[k], ha="center",
+                    va="bottom", fontsize=7)
+    fig.tight_layout()
+    return fig
+    lo, hi = value_range if value_range else (images.min(), images.max())
+    scaled = np.clip((images.astype("float32") - lo) / max(float(hi - lo), 1e-12), 0, 1)
+    if scaled.ndim == 4 and scaled.shape[-1] == 1:
+        scaled = scaled[..., 0]
+    grey = scaled.ndim == 3
+    h, w = scaled.shape[1:3]
+    gap = max(1, round(0.06 * w))
+    # Room above each image for its title: about a quarter of the image's height per line.
+    lines = max((str(t).count("\n") + 1 for t in titles), default=0) if titles is not None else 0
+    top = max(gap, int(np.ceil(0.25 * h * lines)))
+    cell_h, cell_w = top + h, w + gap
+    # NaN is drawn as the background (no colour of the colour map); RGB gaps are white.
+    canvas = np.full((nrows * cell_h, ncols * cell_w - gap) + (() if grey else scaled.shape[3:]),
+                     np.nan if grey else 1.0, "float32")
+    for k in range(n):
+        r, c = divmod(k, ncols)
+        canvas[r * cell_h + top:(r + 1) * cell_h, c * cell_w:c * cell_w + w] = scaled[k]
+        if titles is not None:
+            ax.text(c * cell_w + w / 2, r * cell_h + top - 0.5, titles[k], ha="center", va="bottom",
+                    fontsize=7)
+    ax.imshow(canvas, cmap=cmap if grey else None, vmin=0, vmax=1, interpolation="nearest")
     fig.tight_layout()
     return fig

@@ -218,20 +218,23 @@ def train(model, config, x_train, y_train, x_val, y_val, label):
 
 # === Evaluate ===
 
-def evaluate(model, config, ds, x_test, y_test, pgd_idx, scale, keep=64):
-    """Clean accuracy, the FGSM sweep and PGD at the main eps, with predictions."""
+def evaluate(model, config, ds, x_test, y_test, pgd_idx, scale, keep=64, grad_fn=None):
+    """Clean accuracy, the FGSM sweep and PGD at the main eps, with predictions. `grad_fn`:
+    the model's compiled input gradient (`attacks.input_gradient_fn`), shared by the attacks."""
     lo, _ = ds.value_range
+    grad_fn = grad_fn or attacks.input_gradient_fn(model, attacks.crossentropy)
     bounds = (float(lo), float(lo + scale))
     clean_pred = np.argmax(model.predict(x_test, batch_size=256, verbose=0), axis=-1)
     raw_eps = [e * scale for e in config.epsilons]
     if config.epsilon not in config.epsilons:
         raw_eps.append(config.epsilon * scale)
     fgsm_pred, fgsm_kept = attacks.attack_predictions(model, x_test, y_test, "fgsm", raw_eps,
-                                                      batch_size=250, value_range=bounds, keep=keep)
+                                                      batch_size=250, value_range=bounds, keep=keep,
+                                                      grad_fn=grad_fn)
     pgd_pred, _ = attacks.attack_predictions(model, x_test[pgd_idx], y_test[pgd_idx], "pgd",
                                              [config.epsilon * scale], batch_size=250,
                                              value_range=bounds, steps=config.pgd_steps,
-                                             seed=config.seed)
+                                             seed=config.seed, grad_fn=grad_fn)
     main = config.epsilon * scale
     return {
         "clean": float(np.mean(clean_pred == y_test)),
@@ -245,7 +248,7 @@ def evaluate(model, config, ds, x_test, y_test, pgd_idx, scale, keep=64):
     }
 
 
-def validation_pgd(model, config, ds, x_val, y_val, scale):
+def validation_pgd(model, config, ds, x_val, y_val, scale, grad_fn=None):
     """PGD accuracy at `epsilon` on validation images (None when there are none)."""
     if not len(x_val):
         return None
@@ -253,7 +256,7 @@ def validation_pgd(model, config, ds, x_val, y_val, scale):
     eps = config.epsilon * scale
     predictions, _ = attacks.attack_predictions(model, x_val, y_val, "pgd", [eps], batch_size=250,
                                                 value_range=(float(lo), float(lo + scale)),
-                                                steps=config.pgd_steps, seed=config.seed)
+                                                steps=config.pgd_steps, seed=config.seed, grad_fn=grad_fn)
     return float(np.mean(predictions[eps] == y_val))
 
 
@@ -297,13 +300,16 @@ def run(config, run):
     run.write_csv("history.csv", _history_rows(histories))
 
     # === Evaluate ===
-    results = {}
+    results, gradients = {}, {}
     for name, model in (("standard", standard), ("adversarial", robust)):
         print(f"--- attacking: {name}")
-        results[name] = evaluate(model, config, ds, x_test, y_test, pgd_idx, scale)
+        # One compiled input gradient per model for all its attacks (TensorFlow traces it once).
+        gradients[name] = attacks.input_gradient_fn(model, attacks.crossentropy)
+        results[name] = evaluate(model, config, ds, x_test, y_test, pgd_idx, scale, grad_fn=gradients[name])
     # The robustness `tune` optimises, on validation images: never chosen on the test set.
     val_idx = np.sort(np.random.default_rng([config.seed, 1]).permutation(len(x_val))[:config.pgd_limit])
-    val_pgd = validation_pgd(robust, config, ds, x_val[val_idx], y_val[val_idx], scale)
+    val_pgd = validation_pgd(robust, config, ds, x_val[val_idx], y_val[val_idx], scale,
+                             grad_fn=gradients["adversarial"])
 
     # === Figures ===
     run.save_figure(figures.robustness_curve(

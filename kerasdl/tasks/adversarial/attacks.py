@@ -120,18 +120,20 @@ def pgd(model, x, y, epsilon, steps=10, alpha=None, random_init=True, seed=None,
 
 
 def attack_predictions(model, x, y, attack, epsilons, batch_size=256, value_range=(0.0, 1.0),
-                       keep=0, steps=10, alpha=None, seed=None, progress=None):
+                       keep=0, steps=10, alpha=None, seed=None, progress=None, grad_fn=None):
     """Predicted classes under `attack` ('fgsm' or 'pgd') for each eps, batch by batch.
 
     Returns ({eps: int array of predictions}, {eps: the first `keep` adversarial
     images}). FGSM computes one gradient per batch and reuses it for every eps.
     `progress`: an optional wrapper of the batch iterator (a progress bar).
+    `grad_fn`: the model's `input_gradient_fn` (crossentropy, inference mode), to compile
+    it once for several attacks on one model.
     """
     if attack not in ("fgsm", "pgd"):
         raise UserError(f"attack={attack!r}: choose fgsm or pgd")
     for eps in epsilons:
         _check(eps, value_range)
-    grad_fn = input_gradient_fn(model, crossentropy, training=False)
+    grad_fn = grad_fn or input_gradient_fn(model, crossentropy, training=False)
     seed = seed if seed is None or isinstance(seed, keras.random.SeedGenerator) \
         else keras.random.SeedGenerator(seed)
     preds = {eps: [] for eps in epsilons}

@@ -12,6 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.offsetbox import AnnotationBbox, OffsetImage  # noqa: E402
 
+from kerasdl import plots  # noqa: E402
+
 
 def _to_unit(images, value_range=(-1, 1)):
     """Images to [0, 1] floats for imshow; a single channel is dropped."""
@@ -61,17 +63,16 @@ def samples_through_training(snapshots, value_range=(-1, 1), title="samples thro
     """One row per snapshot (epoch, images), the same latent codes in every row."""
     rows = len(snapshots)
     cols = max(len(images) for _, images in snapshots)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.2 * cols + 0.8, 1.25 * rows), squeeze=False)
-    for r, (epoch, images) in enumerate(snapshots):
-        images = _to_unit(images, value_range)
-        for c, ax in enumerate(axes[r]):
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for spine in ax.spines.values():
-                spine.set_visible(False)
-            if c < len(images):
-                ax.imshow(images[c], cmap="gray" if images[c].ndim == 2 else None, vmin=0, vmax=1)
-        axes[r][0].set_ylabel(f"epoch {epoch}", fontsize=8)
+    unit = [_to_unit(images, value_range) for _, images in snapshots]
+    blank = np.full_like(unit[0][:1], np.nan if unit[0].ndim == 3 else 1.0)
+    images = np.concatenate([np.concatenate([u] + [blank] * (cols - len(u))) for u in unit])
+    canvas, cell_h, _ = plots.mosaic(images, cols)
+    fig, ax = plt.subplots(figsize=(1.2 * cols + 0.8, 1.25 * rows))
+    plots.show_mosaic(ax, canvas)
+    top = cell_h - images.shape[1]
+    ax.set_yticks([r * cell_h + top + images.shape[1] / 2 for r in range(rows)],
+                  [f"epoch {epoch}" for epoch, _ in snapshots], fontsize=8)
+    ax.tick_params(length=0)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -81,12 +82,9 @@ def interpolation(rows, value_range=(-1, 1), title="latent interpolation"):
     """`rows` (R, S, H, W, C): each row walks from one latent code to another in S steps."""
     rows = np.asarray(rows)
     r, s = rows.shape[:2]
-    fig, axes = plt.subplots(r, s, figsize=(1.1 * s, 1.15 * r), squeeze=False)
-    for i in range(r):
-        images = _to_unit(rows[i], value_range)
-        for j in range(s):
-            axes[i][j].axis("off")
-            axes[i][j].imshow(images[j], cmap="gray" if images[j].ndim == 2 else None, vmin=0, vmax=1)
+    canvas, _, _ = plots.mosaic(_to_unit(rows.reshape((r * s,) + rows.shape[2:]), value_range), s)
+    fig, ax = plt.subplots(figsize=(1.1 * s, 1.15 * r))
+    plots.show_mosaic(ax, canvas)
     fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -66,9 +66,23 @@ def _tensorflow_differentiable(fn, x):
 def _tensorflow_fn(model, loss_fn, training=False):
     import tensorflow as tf
 
-    # reduce_retracing: the last batch of a data set has another size.
-    return tf.function(lambda x, y: _tensorflow(model, loss_fn, x, y, training),
-                       reduce_retracing=True)
+    traced = {}
+
+    def gradient(x, y):
+        x, y = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
+        key = (x.shape[1:], x.dtype, y.shape[1:], y.dtype)
+        if key not in traced:
+            # Traced once for any number of images (a batch dimension of None): an attack's
+            # test set, its last batch, the PGD subset and the validation images are one
+            # graph, not one trace each (one model's attacks in adversarial --quick: 0.73 s
+            # against 1.24, reports/bench.md, "Figures").
+            traced[key] = tf.function(
+                lambda x, y: _tensorflow(model, loss_fn, x, y, training),
+                input_signature=[tf.TensorSpec([None, *x.shape[1:]], x.dtype),
+                                 tf.TensorSpec([None, *y.shape[1:]], y.dtype)])
+        return traced[key](x, y)
+
+    return gradient
 
 
 # --- JAX: jax.grad over the stateless call ---------------------------------------
