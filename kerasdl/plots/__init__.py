@@ -163,26 +163,3 @@ def image_grid(images, titles=None, ncols=8, cmap="gray", title=None, value_rang
                     va="bottom", fontsize=7)
     fig.tight_layout()
     return fig
-    lo, hi = value_range if value_range else (images.min(), images.max())
-    scaled = np.clip((images.astype("float32") - lo) / max(float(hi - lo), 1e-12), 0, 1)
-    if scaled.ndim == 4 and scaled.shape[-1] == 1:
-        scaled = scaled[..., 0]
-    grey = scaled.ndim == 3
-    h, w = scaled.shape[1:3]
-    gap = max(1, round(0.06 * w))
-    # Room above each image for its title: about a quarter of the image's height per line.
-    lines = max((str(t).count("\n") + 1 for t in titles), default=0) if titles is not None else 0
-    top = max(gap, int(np.ceil(0.25 * h * lines)))
-    cell_h, cell_w = top + h, w + gap
-    # NaN is drawn as the background (no colour of the colour map); RGB gaps are white.
-    canvas = np.full((nrows * cell_h, ncols * cell_w - gap) + (() if grey else scaled.shape[3:]),
-                     np.nan if grey else 1.0, "float32")
-    for k in range(n):
-        r, c = divmod(k, ncols)
-        canvas[r * cell_h + top:(r + 1) * cell_h, c * cell_w:c * cell_w + w] = scaled[k]
-        if titles is not None:
-            ax.text(c * cell_w + w / 2, r * cell_h + top - 0.5, titles[k], ha="center", va="bottom",
-                    fontsize=7)
-    ax.imshow(canvas, cmap=cmap if grey else None, vmin=0, vmax=1, interpolation="nearest")
-    fig.tight_layout()
-    return fig
