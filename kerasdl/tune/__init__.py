@@ -321,7 +321,7 @@ def _make_tuner(search, args, max_trials, overwrite):
     from keras_tuner import oracles
 
     from kerasdl.tune import grid
-    from kerasdl.tune.tuner import TaskHyperModel, TaskTuner
+    from kerasdl.tune.tuner import TaskHyperModel, TaskTuner, retry_orphaned_trials
 
     common = dict(objective=search.objective, seed=getattr(search.base, "seed", 0) + 1,
                   # A failed trial is recorded and the search goes on, however many fail.
@@ -345,6 +345,7 @@ def _make_tuner(search, args, max_trials, overwrite):
     with contextlib.redirect_stdout(io.StringIO()):  # "Reloading Tuner from ..."
         tuner = TaskTuner(oracle, hypermodel, search, directory=str(search.workdir.parent),
                           project_name=search.workdir.name, overwrite=overwrite)
+    retry_orphaned_trials(oracle)
     if search.tuner == "grid":
         space = oracle.get_space().space
         grid.check_grid(space, search.task)

@@ -154,6 +154,17 @@ def resident_mb():
     return round(pages * os.sysconf("SC_PAGE_SIZE") / 2 ** 20, 1)
 
 
+def retry_orphaned_trials(oracle):
+    """Queue again the trials a reloaded oracle holds as running but not as ongoing.
+
+    KerasTuner's reload retries the trials its saved state lists as ongoing; a search killed
+    (kill -9) after a new trial's file was written and before the oracle was saved leaves a
+    trial marked running that nothing would run, yet that counts toward max_trials."""
+    for trial_id, trial in oracle.trials.items():
+        if trial.status == trial_module.TrialStatus.RUNNING and trial_id not in oracle._retry_queue:
+            oracle._retry_queue.append(trial_id)
+
+
 class TaskTuner(base_tuner.BaseTuner):
     """Runs each trial as a run of the task; see the module docstring.
 
@@ -171,7 +182,10 @@ class TaskTuner(base_tuner.BaseTuner):
         self.on_search_begin()
         while True:
             errors.raise_if_signalled()  # a SIGTERM whose KeyboardInterrupt was swallowed
-            trial = self.oracle.create_trial(self.tuner_id)
+            # KerasTuner writes a new trial's file, then the oracle that lists it as running:
+            # a search stopped between the two never ran that trial again (seen in CI)
+            with errors.deferred_signals():
+                trial = self.oracle.create_trial(self.tuner_id)
             if trial.status == trial_module.TrialStatus.STOPPED:
                 break
             if trial.status == trial_module.TrialStatus.IDLE:
