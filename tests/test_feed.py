@@ -70,10 +70,19 @@ def test_arguments_give_the_same_rows_in_memory_or_from_disk(tmp_path):
     assert arrays["batch_size"] == 2 and arrays["y"].tolist() == [8, 2, 5]
     assert feed.validation_data(arrays)[1].tolist() == [8, 2, 5] and feed.callbacks(arrays) == []
     streamed = feed.arguments(split, 2, stream=True, shuffle=True)
-    assert isinstance(streamed["x"], feed.RowBatches) and set(streamed) == {"x"}
+    # The batches shuffle their rows from the seed and the epoch; fit must not reorder them
+    # again by Python's global random state (a resumed run would see another order).
+    assert isinstance(streamed["x"], feed.RowBatches) and streamed == {"x": streamed["x"], "shuffle": False}
     assert feed.validation_data(streamed) is streamed["x"] and len(feed.callbacks(streamed)) == 1
+    assert set(feed.arguments(split, 2, stream=True)) == {"x"}  # evaluate and predict take no shuffle
     assert feed.size(split) == 3 and feed.size((x, y, None)) == 10
     assert "y" not in feed.arguments((x, None, None), 4, stream=False)  # predict takes no y
+    # A transform (scaling to a model's range) applies to the images, never to the labels.
+    double = feed.arguments(split, 2, stream=False, transform=lambda images: 2 * images)
+    np.testing.assert_array_equal(double["x"], 2 * x[[8, 2, 5]])
+    batches = feed.arguments(split, 2, stream=True, transform=lambda images: 2 * images)["x"]
+    np.testing.assert_array_equal(np.concatenate([batches[i][0] for i in range(len(batches))]), 2 * x[[2, 8, 5]])
+    assert np.concatenate([batches[i][1] for i in range(len(batches))]).tolist() == [2, 8, 5]  # each batch in file order
 
 
 def test_fit_and_evaluate_from_disk_match_the_arrays(tmp_path):
@@ -111,16 +120,29 @@ def write_folder(root, n=12, size=8):
 
 
 @pytest.mark.usefixtures("isolated_data")
-def test_an_image_folder_is_read_from_disk_and_classify_streams_it(tmp_path, quick_run):
-    root = write_folder(tmp_path / "folder")
+@pytest.mark.parametrize("task, options, score, columns, batch_sizes", [
+    ("classify", (), "test_accuracy", "epoch,accuracy,loss,val_accuracy,val_loss", {64, 256}),
+    ("vae", ("--set", "validation_fraction=0.25"), "test_neg_elbo",
+     "epoch,kl_loss,loss,reconstruction_loss,val_kl_loss,val_loss,val_reconstruction_loss", {64, 256}),
+    # the GAN's batches (--quick: 16), and its Fréchet scorer's training and test images (64)
+    ("gan", ("--set", "n_train=0"), "frechet", "epoch,d_fake,d_loss,d_real,g_loss", {16, 64}),
+])
+def test_an_image_folder_is_read_from_disk_and_streamed(tmp_path, quick_run, monkeypatch, task, options, score,
+                                                        columns, batch_sizes):
+    size = 16  # the GAN's images: a side that is a multiple of 16
+    root = write_folder(tmp_path / "folder", size=size)
     ds = data.load("image_folder", data_dir=root)
-    assert isinstance(ds.x_train, np.memmap) and ds.x_train.shape == (24, 8, 8, 3)
-    folder, metrics = quick_run("classify", "--dataset", "image_folder", "--data-dir", root,
-                                "--stream", "yes", "--set", "train_limit=none",
-                                "--set", "test_limit=none", files=("model.keras",))
-    assert metrics["streamed"] is True and metrics["test_accuracy"] is not None
+    assert isinstance(ds.x_train, np.memmap) and ds.x_train.shape == (24, size, size, 3)
+    read = set()  # the batch sizes of the batches read from disk
+    batch = feed.RowBatches.__getitem__
+    monkeypatch.setattr(feed.RowBatches, "__getitem__", lambda self, i: read.add(self.batch_size) or batch(self, i))
+    limits = () if task == "gan" else ("--set", "train_limit=none", "--set", "test_limit=none")
+    folder, metrics = quick_run(task, "--dataset", "image_folder", "--data-dir", root, "--stream", "yes",
+                                *limits, *options, files=("model.keras",))
+    assert metrics["streamed"] is True and metrics[score] is not None
+    assert batch_sizes <= read  # fit's batches and the evaluation's streamed
     history = (folder / "history.csv").read_text().splitlines()
-    assert history[0] == "epoch,accuracy,loss,val_accuracy,val_loss" and len(history) == 2
+    assert history[0] == columns and len(history) == 2
 
 
 def test_free_memory_counts_a_memory_cgroup_limit(tmp_path, monkeypatch):

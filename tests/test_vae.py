@@ -95,6 +95,29 @@ def test_save_and_load_round_trip_generates_the_same_images(tmp_path):
     assert loaded.decode(z).shape == (5, 8, 8, 1) and 0 <= loaded.decode(z).min()
 
 
+@pytest.mark.backends
+def test_evaluation_reads_a_split_in_chunks_and_gives_the_whole_arrays_numbers(monkeypatch, tmp_path):
+    """The pixel error is summed chunk by chunk over the split's rows (images on disk are never
+    copied whole): equal to the whole array's, for rows of a memory-mapped file and for arrays."""
+    from kerasdl.tasks import vae as vae_task
+
+    x, _ = toy_images(23)
+    on_disk = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=x.dtype, shape=x.shape)
+    on_disk[:] = x
+    rows = np.array([20, 3, 4, 11, 0, 7, 15, 16, 9, 1, 2])
+    model = vae_models.vae((8, 8, 1), latent_dim=2, filters=(4,), hidden=8, seed=1)
+    model.compile(optimizer="adam")
+    target = x[rows] / 255.0
+    by_hand = np.mean((model.reconstruct(x[rows]) - target) ** 2)
+    monkeypatch.setattr(vae_task, "EVALUATION_CHUNK", 4)  # 11 rows: chunks of 4, 4 and 3
+    for streamed in (True, False):
+        got = vae_task.evaluate(model, (on_disk, None, rows), batch_size=5, streamed=streamed)
+        assert got["reconstruction_mse"] == pytest.approx(by_hand, rel=1e-5)
+        assert np.isfinite(got["neg_elbo"]) and got["neg_elbo"] == pytest.approx(got["reconstruction"] + got["kl"])
+    whole = vae_task.evaluate(model, x[rows], batch_size=5)
+    assert whole["reconstruction_mse"] == pytest.approx(by_hand, rel=1e-5)
+
+
 def test_decoder_matches_odd_image_sizes():
     for shape in [(28, 28, 1), (30, 18, 3), (16, 16, 1)]:
         decoder = vae_models.build_decoder(shape, 4, filters=(4, 8), hidden=0)

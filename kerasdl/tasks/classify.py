@@ -84,9 +84,7 @@ class Config(TaskConfig):
                                     positive)
     test_limit: int | None = field(None, "use at most this many test images (None: all)", positive)
     image_size: tuple[int, ...] | None = field(None, "image_folder only: resize to H,W", positive)
-    stream: str = field("auto", "read each batch from the decoded images on disk instead of "
-                        "holding them in memory: yes, no, or auto (an image folder larger than a "
-                        "quarter of the free memory)", one_of(*feed.STREAM_CHOICES))
+    stream: str = feed.stream_field()
     seed: int = field(0, "seeds weights, the validation split and augmentation", non_negative)
     data_dir: str | None = field(None, "look here first for the data set")
 

@@ -13,10 +13,18 @@ import math
 import keras
 import numpy as np
 
+from kerasdl.config import field, one_of
 from kerasdl.memory import free_memory
 
 STREAM_CHOICES = ("auto", "yes", "no")
 MEMORY_SHARE = 0.25  # of the free memory: more than this, and `auto` streams
+
+
+def stream_field():
+    """The `stream` field of a task's Config that reads its images this way."""
+    return field("auto", "read each batch from the decoded images on disk instead of holding them "
+                 "in memory: yes, no, or auto (an image folder larger than a quarter of the free "
+                 "memory)", one_of(*STREAM_CHOICES))
 
 
 def streams(x, choice="auto"):
@@ -40,13 +48,18 @@ def in_memory(split):
     return split if rows is None else (x[rows], None if y is None else y[rows], None)
 
 
-def arguments(split, batch_size, stream, shuffle=False, seed=0):
+def arguments(split, batch_size, stream, shuffle=False, seed=0, transform=None):
     """The data arguments of `fit`, `evaluate` or `predict` for a split given as (x, y, rows)
     (`y` None for `predict`): the arrays in memory, or with `stream` x=RowBatches reading
-    them from disk (shuffled per epoch if `shuffle`: fit shuffles arrays itself)."""
+    them from disk (shuffled per epoch if `shuffle`: fit shuffles arrays itself).
+    `transform`: a function of a batch of images (with `stream`), else of the whole array."""
     if stream:
-        return {"x": RowBatches(*split, batch_size=batch_size, shuffle=shuffle, seed=seed)}
+        batches = RowBatches(*split, batch_size=batch_size, shuffle=shuffle, seed=seed, transform=transform)
+        # fit would also reorder the batches, by Python's global random state: a resumed run
+        # would then see them in another order than an uninterrupted one
+        return {"x": batches, **({"shuffle": False} if shuffle else {})}
     x, y, _ = in_memory(split)
+    x = x if transform is None else transform(x)
     return {"x": x, "batch_size": batch_size, **({} if y is None else {"y": y})}
 
 
@@ -61,15 +74,22 @@ def callbacks(args):
     return args["x"].callbacks() if isinstance(args["x"], RowBatches) else []
 
 
+def rows_of(split, n):
+    """The first `n` examples of a split given as (x, y, rows), still as (x, y, rows)."""
+    x, y, rows = split
+    return x, y, (np.arange(min(n, len(x))) if rows is None else rows[:n])
+
+
 class RowBatches(keras.utils.PyDataset):
     """Batches of `batch_size` of the rows `rows` (default: all) of `x` and `y`, read when
-    asked for. With `shuffle`, epoch e visits the rows in an order drawn from (seed, e), so
-    that a resumed run sees the batches an uninterrupted one would: pass `callbacks()` to
-    `fit`, which tells it the epoch."""
+    asked for, `transform` applied to each batch of `x` (e.g. scaling to a model's range). With
+    `shuffle`, epoch e visits the rows in an order drawn from (seed, e), so that a resumed run
+    sees the batches an uninterrupted one would: pass `callbacks()` to `fit`, which tells it
+    the epoch."""
 
-    def __init__(self, x, y=None, rows=None, batch_size=128, shuffle=False, seed=0):
+    def __init__(self, x, y=None, rows=None, batch_size=128, shuffle=False, seed=0, transform=None):
         super().__init__()
-        self.x, self.y, self.batch_size = x, y, int(batch_size)
+        self.x, self.y, self.batch_size, self.transform = x, y, int(batch_size), transform
         self.rows = np.arange(len(x)) if rows is None else np.asarray(rows)
         self.shuffle, self.seed, self.epoch = shuffle, seed, 0
         self._order, self._order_epoch = None, None
@@ -91,6 +111,7 @@ class RowBatches(keras.utils.PyDataset):
         # Rows of a batch read in file order: the same batch, fewer seeks.
         rows = np.sort(self._order[index * self.batch_size:(index + 1) * self.batch_size])
         x = np.asarray(self.x[rows])
+        x = x if self.transform is None else self.transform(x)
         return x if self.y is None else (x, np.asarray(self.y[rows]))
 
     def callbacks(self):

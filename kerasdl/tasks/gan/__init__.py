@@ -27,6 +27,7 @@ from kerasdl.data import images64  # noqa: F401  (registers flowers102, faces, c
 from kerasdl.errors import UserError
 from kerasdl.tasks.gan import figures as gan_plots
 from kerasdl.tasks.gan import frechet
+from kerasdl.training import feed
 from kerasdl.training.fit import bn_momentum
 from kerasdl.training.progress import fit_options
 
@@ -65,6 +66,7 @@ class Config(TaskConfig):
                                    "(0: at least 8 and at least 400 steps)", non_negative)
     n_score: int = field(800, "generated images scored (real test images: at most as many)",
                          _covariance_sample)
+    stream: str = feed.stream_field()
     seed: int = field(0, "seeds weights, noise and the scored latent codes", non_negative)
     data_dir: str | None = field(None, "look here first for the data set")
 
@@ -95,7 +97,8 @@ def d_steps(config):
 
 
 def load_data(config):
-    ds = data.load(config.dataset, data_dir=config.data_dir)
+    # Images on disk may stay there: `run` streams them (config.stream)
+    ds = data.load(config.dataset, data_dir=config.data_dir, in_memory=config.stream == "no")
     h, w = ds.input_shape[:2]
     if len(ds.input_shape) != 3 or h != w or h % 16:
         raise UserError(f"data set {ds.name!r} has images of shape {ds.input_shape}: the DCGAN "
@@ -214,9 +217,10 @@ def _callbacks(fixed_z, epochs):
     return StepLosses(), Snapshots()
 
 
-def train_one(config, ds, z_dim, x_train):
-    """Train one GAN; returns a dict with the model, histories, snapshots and time."""
-    per_epoch = steps_per_epoch(config, len(x_train))
+def train_one(config, ds, z_dim, train_data):
+    """Train one GAN on `train_data` (fit's data arguments, see `training_images`); returns a
+    dict with the model, histories, snapshots and time."""
+    per_epoch = steps_per_epoch(config, len(ds.x_train))
     model = build_gan(config, z_dim, ds.input_shape, config.epochs * per_epoch)
     fixed_z = np.random.default_rng(config.seed).normal(size=(8, z_dim)).astype("float32")
     steps, snapshots = _callbacks(fixed_z, config.epochs)
@@ -224,8 +228,8 @@ def train_one(config, ds, z_dim, x_train):
           f"{report.plural(per_epoch, 'step')}, {report.plural(d_steps(config), 'discriminator update')} "
           "per step")
     started = time.perf_counter()
-    history = model.fit(x_train, batch_size=config.batch_size, epochs=config.epochs, shuffle=True,
-                        **fit_options([steps, snapshots]))
+    history = model.fit(**train_data, epochs=config.epochs,
+                        **fit_options([steps, snapshots, *feed.callbacks(train_data)]))
     return {"model": model, "z_dim": z_dim, "history": history.history, "steps": steps.rows,
             "snapshots": snapshots.images, "seconds": time.perf_counter() - started}
 
@@ -236,7 +240,7 @@ def train_one(config, ds, z_dim, x_train):
 class Scorer:
     """The feature classifier and the real images' statistics, computed once a run."""
 
-    def __init__(self, config, ds):
+    def __init__(self, config, ds, streamed=False):
         import keras
 
         self.epochs = classifier_epochs(config, len(ds.x_train))
@@ -245,7 +249,7 @@ class Scorer:
         # Two convs per block: one was too weak to tell the 40 Olivetti faces apart
         # (reports/gan.md).
         self.model, self.accuracy, self.cached = frechet.cached_feature_classifier(
-            ds, epochs=self.epochs, widths=(16, 32, 64), convs_per_block=2, seed=config.seed)
+            ds, epochs=self.epochs, widths=(16, 32, 64), convs_per_block=2, seed=config.seed, streamed=streamed)
         if self.cached:
             print("feature classifier: from the cache")
         # The GANs start from the same random state whether the classifier was trained or loaded.
@@ -290,11 +294,15 @@ def run(config, run):
     started = time.perf_counter()
     # === Data ===
     ds = load_data(config)
-    x_train = to_tanh_range(ds, ds.x_train)
-    print(f"{ds.name}: {len(x_train)} training images {ds.input_shape}; {ds.provenance}")
+    streamed = feed.streams(ds.x_train, config.stream)
+    # Scaled to the generator's [-1, 1] once in memory, or batch by batch as read from disk
+    train_data = feed.arguments((ds.x_train, None, None), config.batch_size, streamed, shuffle=True,
+                                seed=config.seed, transform=lambda x: to_tanh_range(ds, x))
+    print(f"{ds.name}: {len(ds.x_train)} training images {ds.input_shape}; {ds.provenance}"
+          + ("; batches read from the decoded images on disk" if streamed else ""))
 
     # === Score set-up: the classifier whose features give the Fréchet distance ===
-    scorer = Scorer(config, ds) if ds.num_classes >= 2 else None
+    scorer = Scorer(config, ds, streamed) if ds.num_classes >= 2 else None
     if scorer is None:
         print(f"{ds.name} has one class: no feature classifier, no Fréchet distance")
 
@@ -302,7 +310,7 @@ def run(config, run):
     z_dims = Z_SWEEP if config.sweep else (config.z_dim,)
     results = []
     for z_dim in z_dims:
-        trained = train_one(config, ds, z_dim, x_train)
+        trained = train_one(config, ds, z_dim, train_data)
         model, suffix = trained["model"], f"_z{z_dim}" if config.sweep else ""
         z = np.random.default_rng(config.seed + 3).normal(size=(config.n_score, z_dim)).astype("float32")
         samples = generate(model, z)
@@ -330,7 +338,7 @@ def run(config, run):
                         "z_dim_samples.png")
 
     # === Metrics and report ===
-    metrics = _metrics(config, ds, scorer, results, time.perf_counter() - started)
+    metrics = _metrics(config, ds, scorer, results, time.perf_counter() - started, streamed)
     if not config.sweep:
         # history.csv at the usual name: the single run's epochs
         run.write_history(results[0]["history"])
@@ -357,10 +365,10 @@ def _figures(run, config, ds, trained, suffix):
                     f"latent_pca{suffix}.png")
 
 
-def _metrics(config, ds, scorer, results, seconds):
+def _metrics(config, ds, scorer, results, seconds, streamed):
     """Per latent size under "z<size>"; the GAN of model.keras (z_dim) also at the top level."""
     out = {"dataset": ds.name, "variant": config.variant, "epochs": config.epochs,
-           "total_seconds": round(seconds, 1)}
+           "total_seconds": round(seconds, 1), "streamed": streamed}
     if scorer:
         out.update(classifier_test_accuracy=scorer.accuracy, classifier_epochs=scorer.epochs,
                    real_train_frechet=scorer.reference["frechet"],

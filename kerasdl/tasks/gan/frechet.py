@@ -77,10 +77,11 @@ def classifier_scores(probabilities, eps=1e-12):
 
 
 def train_feature_classifier(dataset, epochs=8, widths=(32, 64, 128), convs_per_block=2,
-                             batch_size=64, seed=0):
+                             batch_size=64, seed=0, streamed=False):
     """A VGG-style CNN (kerasdl.models.classifiers.cnn) trained on `dataset`'s
-    training images; returns (model, test accuracy). Its global-average-pool
-    layer ("pool") is the feature layer, `widths[-1]` features wide.
+    training images (`streamed`: read batch by batch from disk, kerasdl.training.feed);
+    returns (model, test accuracy). Its global-average-pool layer ("pool") is the feature
+    layer, `widths[-1]` features wide.
 
     Batch norm's momentum comes from the run's steps: small sets give few (the
     320 Olivetti faces, 400 steps in 80 epochs), and with Keras's usual 0.99 the
@@ -89,6 +90,7 @@ def train_feature_classifier(dataset, epochs=8, widths=(32, 64, 128), convs_per_
     import keras
 
     from kerasdl.models import classifiers
+    from kerasdl.training import feed
     from kerasdl.training.fit import bn_momentum
     from kerasdl.training.progress import fit_options
 
@@ -102,9 +104,11 @@ def train_feature_classifier(dataset, epochs=8, widths=(32, 64, 128), convs_per_
                             name="feature_classifier")
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    model.fit(dataset.x_train, dataset.y_train, batch_size=batch_size, epochs=epochs,
-              **fit_options())
-    _, accuracy = model.evaluate(dataset.x_test, dataset.y_test, verbose=0)
+    train = feed.arguments((dataset.x_train, dataset.y_train, None), batch_size, streamed, shuffle=True,
+                           seed=seed)
+    model.fit(**train, epochs=epochs, **fit_options(feed.callbacks(train)))
+    _, accuracy = model.evaluate(**feed.arguments((dataset.x_test, dataset.y_test, None), batch_size, streamed),
+                                 verbose=0)
     return model, float(accuracy)
 
 
@@ -121,7 +125,7 @@ def data_fingerprint(dataset):
     return digest.hexdigest()
 
 
-def cached_feature_classifier(dataset, epochs, widths, convs_per_block, batch_size=64, seed=0):
+def cached_feature_classifier(dataset, epochs, widths, convs_per_block, batch_size=64, seed=0, streamed=False):
     """`train_feature_classifier`'s (model, test accuracy, whether it came from the cache).
 
     Trained once per data set, recipe, backend and precision, then kept in
@@ -135,7 +139,7 @@ def cached_feature_classifier(dataset, epochs, widths, convs_per_block, batch_si
 
     key = cache.key_of(CACHE_KIND, data_fingerprint(dataset), int(epochs), tuple(widths), int(convs_per_block),
                        int(batch_size), int(seed), keras.backend.backend(), keras.config.dtype_policy().name,
-                       keras.__version__)
+                       keras.__version__, *(("streamed",) if streamed else ()))  # another batch order
     folder = paths.cache_dir() / CACHE_KIND
     model_path, accuracy_path = folder / f"{key}.keras", folder / f"{key}.json"
     try:
@@ -143,7 +147,8 @@ def cached_feature_classifier(dataset, epochs, widths, convs_per_block, batch_si
         return keras.saving.load_model(model_path, safe_mode=True), accuracy, True
     except Exception:  # noqa: BLE001  absent, or broken: ours to rebuild, not the user's to fix
         pass
-    model, accuracy = train_feature_classifier(dataset, epochs, widths, convs_per_block, batch_size, seed)
+    model, accuracy = train_feature_classifier(dataset, epochs, widths, convs_per_block, batch_size, seed,
+                                               streamed)
     tmp = folder / f".tmp-{os.getpid()}-{key}.keras"
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from kerasdl.config import TaskConfig, field, format_value, fraction, non_negati
 from kerasdl.errors import UserError
 from kerasdl.tasks.vae import figures
 from kerasdl.tasks.vae import model as vae_models
+from kerasdl.training import feed
 from kerasdl.training import fit as fitting
 from kerasdl.training.progress import fit_options
 
@@ -41,6 +42,7 @@ class Config(TaskConfig):
                                        "images give the second curve", fraction)
     train_limit: int | None = field(None, "use at most this many training images (None: all)", positive)
     test_limit: int | None = field(None, "use at most this many test images (None: all)", positive)
+    stream: str = feed.stream_field()
     seed: int = field(0, "seeds weights, the sampler's noise and the figures' picks", non_negative)
     data_dir: str | None = field(None, "look here first for the data set")
 
@@ -81,9 +83,11 @@ def variant(config):
 
 
 # === Data ===
-def load_data(config):
+def load_data(config, in_memory=True):
+    """The config's image set; `in_memory=False`: images on disk may stay there (the caller
+    streams them, see kerasdl.training.feed)."""
     ds = data.load(config.dataset, data_dir=config.data_dir, train_limit=config.train_limit,
-                   test_limit=config.test_limit, subset_seed=config.seed)
+                   test_limit=config.test_limit, subset_seed=config.seed, in_memory=in_memory)
     if len(ds.input_shape) != 3:
         raise UserError(f"data set {config.dataset!r} holds {ds.input_shape}-shaped examples, "
                         "not images (H, W, C): choose an image data set")
@@ -92,9 +96,11 @@ def load_data(config):
 
 # === Model and training (semisupervised trains the same VAE) ===
 def train_vae(ds, latent_dim, filters, hidden, beta, epochs, batch_size, learning_rate, seed,
-              validation=True, x_train=None, x_val=None):
-    """Build and fit a VAE on ds.x_train, or on `x_train` (no labels); the second curve is
-    `x_val`'s, else the test set's (`validation`). Returns (model, history, seconds)."""
+              validation=True, train=None, val=None, streamed=False):
+    """Build and fit a VAE on ds.x_train, or on the split `train` (no labels); the second
+    curve is the split `val`'s, else the test set's (`validation`). Splits are (x, None, rows)
+    (see feed.arguments); `streamed`: read batch by batch from disk. Returns (model, history,
+    seconds)."""
     import keras
 
     model = vae_models.vae(ds.input_shape, latent_dim=latent_dim, filters=filters, hidden=hidden,
@@ -102,22 +108,33 @@ def train_vae(ds, latent_dim, filters, hidden, beta, epochs, batch_size, learnin
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   jit_compile=fitting.jit_compile_default())
     started = time.perf_counter()
-    if x_val is None and validation and len(ds.x_test):
-        x_val = ds.x_test
-    history = model.fit(ds.x_train if x_train is None else x_train, batch_size=batch_size, epochs=epochs,
-                        shuffle=True, validation_data=(x_val,) if x_val is not None else None,
-                        **fit_options())
+    if val is None and validation and len(ds.x_test):
+        val = (ds.x_test, None, None)
+    train_data = feed.arguments((ds.x_train, None, None) if train is None else train, batch_size, streamed,
+                                shuffle=True, seed=seed)
+    val_data = feed.arguments(val, 256, streamed) if val is not None else None
+    history = model.fit(**train_data, epochs=epochs,
+                        validation_data=(val_data["x"],) if val_data else None,
+                        **fit_options(feed.callbacks(train_data)))
     return model, history, time.perf_counter() - started
 
 
-def evaluate(model, x, batch_size=256):
-    """Test -ELBO and its two terms (nats per image), and the pixel MSE of reconstructions
-    decoded from the latent means."""
-    values = model.evaluate(x, batch_size=batch_size, verbose=0, return_dict=True)
-    mse = float(np.mean((model.reconstruct(x, batch_size) - _unit(model, x)) ** 2))
+EVALUATION_CHUNK = 4096  # images decoded at a time for the pixel error: memory of a few batches
+
+
+def evaluate(model, x, batch_size=256, streamed=False):
+    """-ELBO and its two terms (nats per image), and the pixel MSE of reconstructions decoded
+    from the latent means, of images `x` or of a split given as (x, None, rows) (read batch by
+    batch from disk if `streamed`)."""
+    split = x if isinstance(x, tuple) else (x, None, None)
+    values = model.evaluate(**feed.arguments(split, batch_size, streamed), verbose=0, return_dict=True)
+    squared, count = 0.0, 0
+    for images in feed.RowBatches(*split, batch_size=EVALUATION_CHUNK):
+        squared += float(np.sum((model.reconstruct(images, batch_size) - _unit(model, images)) ** 2))
+        count += images.size
     reconstruction, kl = float(values["reconstruction_loss"]), float(values["kl_loss"])
     return {"neg_elbo": reconstruction + kl, "reconstruction": reconstruction, "kl": kl,
-            "reconstruction_mse": mse}
+            "reconstruction_mse": squared / count}
 
 
 def _unit(model, x):
@@ -127,28 +144,32 @@ def _unit(model, x):
 
 def run(config, run):
     # === Data ===
-    ds = load_data(config)
+    ds = load_data(config, in_memory=config.stream == "no")
+    streamed = feed.streams(ds.x_train, config.stream)
     print(f"{ds.name}: {len(ds.x_train)} train / {len(ds.x_test)} test images {ds.input_shape}; "
-          f"{ds.provenance}")
+          f"{ds.provenance}" + ("; batches read from the decoded images on disk" if streamed else ""))
     if len(ds.x_test) < 2:
         raise UserError(f"the VAE report needs at least 2 test images; {ds.name} has {len(ds.x_test)}")
 
     # === Model, train ===
-    x_train, x_val = ds.x_train, None
+    train, val = (ds.x_train, None, None), None
     if config.validation_fraction:
-        x_train, _, x_val, _ = ds.split_validation(config.validation_fraction, seed=config.seed)
-        print(f"held out {len(x_val)} training images for validation")
+        train, val = ((x, None, rows) for x, _, rows in ds.split_rows(config.validation_fraction,
+                                                                      seed=config.seed))  # no labels
+        print(f"held out {feed.size(val)} training images for validation")
+    if not streamed:  # copied into memory once, for fit and for the evaluation after it
+        train, val = feed.in_memory(train), val and feed.in_memory(val)
     model, history, seconds = train_vae(
         ds, config.latent_dim, config.filters, config.hidden, config.beta, config.epochs,
-        config.batch_size, config.learning_rate, config.seed, x_train=x_train, x_val=x_val)
+        config.batch_size, config.learning_rate, config.seed, train=train, val=val, streamed=streamed)
     load = report.machine_load()
     run.write_history(history)
     run.save_model(model)
 
     # === Evaluate ===
-    train = evaluate(model, x_train[:10000])
-    validation = evaluate(model, x_val) if x_val is not None and len(x_val) else None
-    test = evaluate(model, ds.x_test)
+    train_scores = evaluate(model, feed.rows_of(train, 10000), streamed=streamed)
+    validation = evaluate(model, val, streamed=streamed) if val is not None and feed.size(val) else None
+    test = evaluate(model, (ds.x_test, None, None), streamed=streamed)
     pixels = int(np.prod(ds.input_shape))
 
     # === Figures ===
@@ -169,7 +190,7 @@ def run(config, run):
                                                                        *ds.input_shape)
     run.save_figure(figures.interpolation(_unit(model, ds.x_test[pairs]), decoded, steps),
                     "interpolation.png")
-    test_means = model.encode(ds.x_test)[0]
+    test_means = model.encode(feed.arguments((ds.x_test, None, None), 256, streamed)["x"])[0]
     run.save_figure(figures.latent_scatter(test_means, ds.y_test, ds.class_names), "latent_scatter.png")
     if config.latent_dim == 2:
         run.save_figure(figures.latent_manifold(model.decode, n=15), "latent_map.png")
@@ -182,9 +203,9 @@ def run(config, run):
         "test_neg_elbo": test["neg_elbo"], "test_reconstruction": test["reconstruction"],
         "test_kl": test["kl"], "test_reconstruction_mse": test["reconstruction_mse"],
         "test_bits_per_dim": test["neg_elbo"] / (pixels * np.log(2)),
-        "train_neg_elbo": train["neg_elbo"], "train_reconstruction": train["reconstruction"],
-        "train_kl": train["kl"], "machine_load": load,
-        "train_images": len(x_train), "val_neg_elbo": validation["neg_elbo"] if validation else None,
+        "train_neg_elbo": train_scores["neg_elbo"], "train_reconstruction": train_scores["reconstruction"],
+        "train_kl": train_scores["kl"], "machine_load": load, "streamed": streamed,
+        "train_images": feed.size(train), "val_neg_elbo": validation["neg_elbo"] if validation else None,
     }
     run.write_report(_report(config, ds, metrics, run))
     return metrics
