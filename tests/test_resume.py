@@ -124,6 +124,44 @@ def test_a_resumed_gan_ends_with_the_weights_of_an_uninterrupted_one(run_cli, ho
     assert (cut / steps).read_text() == (whole / steps).read_text()
 
 
+@pytest.mark.slow
+@pytest.mark.backends
+def test_a_contrastive_run_cut_in_its_fine_tuning_keeps_its_probes_and_ends_as_an_uninterrupted_one(
+        run_cli, home, toy_dataset):
+    """The encoder, the two linear probes and the first fine-tuning are fits 1-4; the run is
+    cut as fit 5 (fine-tuning from the random encoder) begins. Every finished fit, the probes
+    too, is restored instead of trained again, and the run ends as one never cut."""
+    from test_contrastive import TOY, toy_images
+
+    from kerasdl.training import progress
+
+    toy_dataset(TOY, toy_images, ["small", "large"], train=120, test=40, description="8x8 squares of two sizes")
+    options = ("contrastive", "--quick", "--set", f"dataset={TOY}", "--set", "widths=4", "--tsne-points", "0")
+    assert run_cli(*options, "--out", home / "whole")[0] == 0
+    fits = []
+
+    def stop_in_fit_5():
+        fits.append(1)
+        return [_StopAtEpoch(0)] if len(fits) == 5 else []
+
+    with progress.added_callbacks(stop_in_fit_5):
+        assert run_cli(*options, "--out", home / "cut")[0] == 130
+    cut = _only_folder(home / "cut", "contrastive")
+    assert sorted(p.name for p in (cut / "checkpoint").glob("fit-*.npz")) == [f"fit-{k}.npz" for k in range(1, 5)]
+    code, _, err = run_cli("contrastive", "--resume", cut)
+    assert code == 0, err
+    whole = _only_folder(home / "whole", "contrastive")
+    _same_run(cut, whole, ["history.csv", "gallery.npz"],
+              varying={"pretrain_seconds", "evaluation_seconds", "machine_load", "finetune"})
+
+    def finetuned(folder):  # the fine-tuning's numbers, less its times
+        rows = json.loads((folder / "metrics.json").read_text())["finetune"]
+        return {share: {k: ({**v, "seconds": None} if isinstance(v, dict) else v) for k, v in row.items()}
+                for share, row in rows.items()}
+
+    assert finetuned(cut) == finetuned(whole)
+
+
 def _cut_loop_at(monkeypatch, at, loop=1):
     """Ctrl-C right after the run's `loop`-th by-hand loop saved its state at the end of `at`
     ("epoch 2", "step 100"); every epoch's state is saved (no LOOP_SAVE_EVERY_S wait)."""

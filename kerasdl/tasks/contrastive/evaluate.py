@@ -71,7 +71,8 @@ def linear_probe(trainer, h_train, y_train, h_test, y_test, epochs=30, batch_siz
     (probe model, train and test accuracy)."""
     probe = trainer.restart()
     probe.get_layer("standardise").adapt(h_train)
-    probe.fit(h_train, y_train, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0)
+    # fit_options: progress, and a checkpoint that a resumed run restores instead of training again
+    probe.fit(h_train, y_train, batch_size=batch_size, epochs=epochs, shuffle=True, **fit_options())
     return probe, {"train": _accuracy(probe, h_train, y_train), "test": _accuracy(probe, h_test, y_test)}
 
 
