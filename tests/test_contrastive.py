@@ -192,7 +192,7 @@ def test_a_fine_tuner_restarts_from_its_start_and_leaves_the_encoder_given_alone
     before = [np.array(w) for w in encoder.get_weights()]
     trainer = evaluate.fine_tuner(encoder, 2, steps=6, augment="flip+shift", seed=0)
     start = _state(trainer)
-    result = evaluate.fine_tune(trainer, encoder, x, y, x[:16], y[:16], epochs=2, batch_size=16)
+    result = evaluate.fine_tune(trainer, encoder, (x, y, None), (x[:16], y[:16]), epochs=2, batch_size=16)
     assert result["steps"] == 6 and 0 <= result["test_accuracy"] <= 1
     trained = _state(trainer)
     assert sum(not np.array_equal(a, b) for a, b in zip(start, trained, strict=True)) > len(start) // 2

@@ -124,6 +124,8 @@ def write_folder(root, n=12, size=8):
     ("classify", (), "test_accuracy", "epoch,accuracy,loss,val_accuracy,val_loss", {64, 256}),
     ("vae", ("--set", "validation_fraction=0.25"), "test_neg_elbo",
      "epoch,kl_loss,loss,reconstruction_loss,val_kl_loss,val_loss,val_reconstruction_loss", {64, 256}),
+    # the encoder's batches (--quick: 64), the embeddings' (256) and the fine-tuning's (128)
+    ("contrastive", ("--tsne-points", "0"), "probe_test_accuracy", "epoch,loss,pair_accuracy", {64, 128, 256}),
     # the GAN's batches (--quick: 16), and its Fréchet scorer's training and test images (64)
     ("gan", ("--set", "n_train=0"), "frechet", "epoch,d_fake,d_loss,d_real,g_loss", {16, 64}),
 ])

@@ -23,6 +23,7 @@ from kerasdl.tasks import vae
 from kerasdl.tasks.contrastive import augment as augmentations
 from kerasdl.tasks.contrastive import evaluate, figures, inference
 from kerasdl.tasks.contrastive import model as models
+from kerasdl.training import feed
 from kerasdl.training import fit as fitting
 from kerasdl.training.progress import fit_options
 
@@ -70,6 +71,7 @@ class Config(TaskConfig):
     train_limit: int | None = field(None, "use at most this many training images (None: all)",
                                     positive)
     test_limit: int | None = field(None, "use at most this many test images (None: all)", positive)
+    stream: str = feed.stream_field()
     seed: int = field(0, "seeds weights, augmentations, triplets, label subsets and figures",
                       non_negative)
     data_dir: str | None = field(None, "look here first for the data set")
@@ -97,8 +99,9 @@ def variant(config):
 
 # === Data ===
 def load_data(config):
-    """The image set as the VAE loads it (images only), with enough images to compare."""
-    ds = vae.load_data(config)
+    """The image set as the VAE loads it (images on disk may stay there: `run` streams them),
+    with enough images to compare."""
+    ds = vae.load_data(config, in_memory=config.stream == "no")
     if len(ds.x_test) < 2 or len(ds.x_train) < 2:
         raise UserError(f"{ds.name}: the evaluation needs at least 2 training and 2 test images")
     return ds
@@ -123,8 +126,12 @@ def build(config, ds, steps):
 # === The experiment ===
 def run(config, run):
     ds = load_data(config)
+    streamed = feed.streams(ds.x_train, config.stream)
     print(f"{ds.name}: {len(ds.x_train)} train / {len(ds.x_test)} test images {ds.input_shape}; "
-          f"{ds.provenance}")
+          f"{ds.provenance}" + ("; batches read from the decoded images on disk" if streamed else ""))
+
+    def images(x):  # what predict reads: the array, or its batches from disk
+        return feed.arguments((x, None, None), 256, streamed)["x"]
 
     # --- Learn the encoder
     steps = config.epochs * int(np.ceil(len(ds.x_train) / config.batch_size))
@@ -134,8 +141,9 @@ def run(config, run):
                     jit_compile=fitting.jit_compile_default())
     labels = ds.y_train if config.method == "triplet" else None
     started = time.perf_counter()
-    history = trainer.fit(ds.x_train, labels, batch_size=config.batch_size, epochs=config.epochs,
-                          shuffle=True, **fit_options())
+    train = feed.arguments((ds.x_train, labels, None), config.batch_size, streamed, shuffle=True,
+                           seed=config.seed)
+    history = trainer.fit(**train, epochs=config.epochs, **fit_options(feed.callbacks(train)))
     pretrain_seconds = time.perf_counter() - started
     load = report.machine_load()
     run.write_history(history)
@@ -148,7 +156,7 @@ def run(config, run):
     results, features = {}, {}
     probe_trainer = evaluate.linear_probe_trainer(int(config.widths[-1]), ds.num_classes)
     for name, net in (("trained", encoder), ("random", random_encoder)):
-        h_train, h_test = evaluate.embeddings(net, ds.x_train), evaluate.embeddings(net, ds.x_test)
+        h_train, h_test = evaluate.embeddings(net, images(ds.x_train)), evaluate.embeddings(net, images(ds.x_test))
         probe, probe_accuracy = evaluate.linear_probe(probe_trainer, h_train, ds.y_train, h_test, ds.y_test,
                                                       epochs=config.probe_epochs)
         knn = evaluate.knn_accuracy(h_train, ds.y_train, h_test, ds.y_test, ds.num_classes,
@@ -161,7 +169,7 @@ def run(config, run):
         if name == "trained":
             run.save_model(_probe_model(encoder, probe), "models/probe.keras")
             run.write_classes(ds.class_names, ds.value_range)
-    finetuned = fine_tuning(config, ds, encoder, random_encoder)
+    finetuned = fine_tuning(config, ds, encoder, random_encoder, streamed)
     gallery = inference.Gallery(features["trained"][1], ds.y_test, ds.class_names, ds.value_range)
     gallery.save(run.path(inference.GALLERY))
 
@@ -178,7 +186,7 @@ def run(config, run):
         "first_epoch_loss": float(loss[0]), "final_loss": float(loss[-1]),
         "pretrain_seconds": round(pretrain_seconds, 1),
         "seconds_per_epoch": round(pretrain_seconds / config.epochs, 1),
-        "evaluation_seconds": round(evaluation_seconds, 1), "machine_load": load,
+        "evaluation_seconds": round(evaluation_seconds, 1), "machine_load": load, "streamed": streamed,
         "probe_train_accuracy": results["trained"]["probe_train"],
         "probe_test_accuracy": results["trained"]["probe_test"],
         "knn_test_accuracy": results["trained"]["knn_test"],
@@ -201,7 +209,7 @@ def _probe_model(encoder, probe):
     return keras.Model(inputs, probe(encoder(inputs)), name="linear_probe")
 
 
-def fine_tuning(config, ds, encoder, random_encoder):
+def fine_tuning(config, ds, encoder, random_encoder, streamed=False):
     """{share: {"pretrained": result, "scratch": result}} for each share of the labels."""
     out = {}
     for fraction, epochs in zip(config.label_fractions, config.finetune_epochs):
@@ -214,8 +222,8 @@ def fine_tuning(config, ds, encoder, random_encoder):
         for start, net in (("pretrained", encoder), ("scratch", random_encoder)):
             print(f"fine-tuning on {100 * fraction:g}% of the labels ({len(keep)} images), "
                   f"from the {'trained' if start == 'pretrained' else 'random'} encoder")
-            row[start] = evaluate.fine_tune(trainer, net, ds.x_train[keep], ds.y_train[keep], ds.x_test,
-                                            ds.y_test, epochs, batch_size=FINETUNE_BATCH)
+            row[start] = evaluate.fine_tune(trainer, net, (ds.x_train, ds.y_train, keep), (ds.x_test, ds.y_test),
+                                            epochs, batch_size=FINETUNE_BATCH, streamed=streamed, seed=config.seed)
         out[f"{fraction:g}"] = row
     return out
 

@@ -16,12 +16,14 @@ import numpy as np
 from kerasdl.models import classifiers
 from kerasdl.tasks.contrastive.model import set_bn_momentum
 from kerasdl.tasks.distance.learners import KNearestNeighbours
+from kerasdl.training import feed
 from kerasdl.training import fit as fitting
 from kerasdl.training.progress import fit_options
 
 
 def embeddings(encoder, x, batch_size=256):
-    """The encoder's embeddings of `x` (N, D) as float32 numpy, in inference mode."""
+    """The encoder's embeddings of `x` (N, D) as float32 numpy, in inference mode (`x`: images,
+    or a feed.RowBatches reading them from disk)."""
     return np.asarray(encoder.predict(x, batch_size=batch_size, verbose=0), np.float32)
 
 
@@ -77,6 +79,7 @@ def linear_probe(trainer, h_train, y_train, h_test, y_test, epochs=30, batch_siz
 
 
 def _accuracy(model, x, y):
+    """Share of `x` (images or feed.RowBatches in file order) whose top class is `y`."""
     return float(np.mean(model.predict(x, batch_size=1024, verbose=0).argmax(axis=1) == y))
 
 
@@ -124,15 +127,19 @@ def fine_tuner(encoder, num_classes, steps, learning_rate=2e-3, weight_decay=5e-
     return trainer
 
 
-def fine_tune(trainer, encoder, x, y, x_test, y_test, epochs, batch_size=128):
+def fine_tune(trainer, encoder, train, test, epochs, batch_size=128, streamed=False, seed=0):
     """`trainer` (`fine_tuner`) from its start, the encoder part holding `encoder`'s weights,
-    all trained on (x, y): the same softmax layer's start, augmentations and schedule for
-    every encoder; the encoder given is left as it was. Returns {"test_accuracy", "seconds",
-    "steps"}."""
+    all trained on the split `train` (x, y, rows), scored on `test` (x, y) (both read from disk
+    batch by batch if `streamed`: see kerasdl.training.feed): the same softmax layer's start,
+    augmentations and schedule for every encoder; the encoder given is left as it was.
+    Returns {"test_accuracy", "seconds", "steps"}."""
     model = trainer.restart()
     trainer.encoder.set_weights(encoder.get_weights())
     started = time.perf_counter()
-    model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=True, **fit_options())
+    data = feed.arguments(train, batch_size, streamed, shuffle=True, seed=seed)
+    model.fit(**data, epochs=epochs, **fit_options(feed.callbacks(data)))
     seconds = time.perf_counter() - started
-    return {"test_accuracy": _accuracy(model, x_test, y_test), "seconds": round(seconds, 1),
-            "steps": epochs * int(np.ceil(len(x) / batch_size))}
+    x_test, y_test = test
+    accuracy = _accuracy(model, feed.arguments((x_test, None, None), 1024, streamed)["x"], y_test)
+    return {"test_accuracy": accuracy, "seconds": round(seconds, 1),
+            "steps": epochs * int(np.ceil(feed.size(train) / batch_size))}
