@@ -211,10 +211,32 @@ def test_a_linear_probe_restarts_from_its_start():
     start = _state(trainer)
     _, accuracy = evaluate.linear_probe(trainer, h, y, h, y, epochs=3, batch_size=16)
     assert set(accuracy) == {"train", "test"}
-    assert not np.array_equal(_state(trainer)[3], start[3])  # the Dense kernel (after the scaler's 3)
+    assert not np.array_equal(_state(trainer)[0], start[0])  # the Dense kernel
     trainer.restart()
     for a, b in zip(_state(trainer), start, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.backends
+def test_a_restarted_probe_standardises_each_encoders_embeddings_by_their_own_statistics():
+    """The probe of the random encoder came second and, on TensorFlow and JAX, standardised
+    with the first encoder's statistics (traced as constants): 12% on CIFAR-10."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 96)
+    centres = rng.normal(size=(3, 6))
+    near = (centres[y] + 0.5 * rng.normal(size=(96, 6))).astype("float32")
+    far = (1000 * near[::-1] + 500).astype("float32")  # another scale and offset, as another encoder's
+    trainer = evaluate.linear_probe_trainer(6, 3)
+    evaluate.linear_probe(trainer, near, y, near, y, epochs=3, batch_size=16)
+    probe, accuracy = evaluate.linear_probe(trainer, far, y[::-1], far, y[::-1], epochs=3, batch_size=16)
+    # The accuracy reported is the returned probe's, and that probe standardises raw embeddings
+    # by their own mean and standard deviation (the old one, on TensorFlow and JAX, by the first's).
+    predicted = probe.predict(far, verbose=0).argmax(axis=1)
+    assert np.mean(predicted == y[::-1]) == pytest.approx(accuracy["test"])
+    scaled = (far - far.mean(axis=0)) / far.std(axis=0)
+    by_hand = keras.ops.convert_to_numpy(keras.ops.softmax(scaled @ probe.get_layer("predictions").kernel
+                                                           + probe.get_layer("predictions").bias))
+    np.testing.assert_allclose(probe.predict(far, verbose=0), by_hand, rtol=1e-3, atol=1e-5)
 
 
 # === The task, export and predict ===
