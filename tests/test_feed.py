@@ -124,10 +124,13 @@ def write_folder(root, n=12, size=8):
     ("classify", (), "test_accuracy", "epoch,accuracy,loss,val_accuracy,val_loss", {64, 256}),
     ("vae", ("--set", "validation_fraction=0.25"), "test_neg_elbo",
      "epoch,kl_loss,loss,reconstruction_loss,val_kl_loss,val_loss,val_reconstruction_loss", {64, 256}),
+    # The two below are slow tests (25-35 s each, CI time): the same feed paths as the two above.
     # the encoder's batches (--quick: 64), the embeddings' (256) and the fine-tuning's (128)
-    ("contrastive", ("--tsne-points", "0"), "probe_test_accuracy", "epoch,loss,pair_accuracy", {64, 128, 256}),
+    pytest.param("contrastive", ("--tsne-points", "0"), "probe_test_accuracy", "epoch,loss,pair_accuracy",
+                 {64, 128, 256}, marks=pytest.mark.slow),
     # the GAN's batches (--quick: 16), and its Fréchet scorer's training and test images (64)
-    ("gan", ("--set", "n_train=0"), "frechet", "epoch,d_fake,d_loss,d_real,g_loss", {16, 64}),
+    pytest.param("gan", ("--set", "n_train=0"), "frechet", "epoch,d_fake,d_loss,d_real,g_loss", {16, 64},
+                 marks=pytest.mark.slow),
 ])
 def test_an_image_folder_is_read_from_disk_and_streamed(tmp_path, quick_run, monkeypatch, task, options, score,
                                                         columns, batch_sizes):
