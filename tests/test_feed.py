@@ -77,6 +77,7 @@ def test_arguments_give_the_same_rows_in_memory_or_from_disk(tmp_path):
     assert set(feed.arguments(split, 2, stream=True)) == {"x"}  # evaluate and predict take no shuffle
     assert feed.size(split) == 3 and feed.size((x, y, None)) == 10
     assert "y" not in feed.arguments((x, None, None), 4, stream=False)  # predict takes no y
+    assert feed.images(x, False) is x and isinstance(feed.images(x, True), feed.RowBatches)
     # A transform (scaling to a model's range) applies to the images, never to the labels.
     double = feed.arguments(split, 2, stream=False, transform=lambda images: 2 * images)
     np.testing.assert_array_equal(double["x"], 2 * x[[8, 2, 5]])

@@ -511,8 +511,8 @@ def _check_fits_in_memory(ds):
         raise UserError(
             f"{ds.name}: its decoded images take {size_text(on_disk)} and {size_text(free)} of "
             "memory is free; this task holds its images in memory (classify, vae, gan and "
-            "contrastive read them from disk batch by batch): use one of those, or a subset (--set train_limit=N "
-            "--set test_limit=N)")
+            "contrastive read them from disk batch by batch): use one of those, or a subset "
+            "(--set train_limit=N --set test_limit=N)")
 
 
 def _load_all(name, data_dir, options):

@@ -63,6 +63,11 @@ def arguments(split, batch_size, stream, shuffle=False, seed=0, transform=None):
     return {"x": x, "batch_size": batch_size, **({} if y is None else {"y": y})}
 
 
+def images(x, stream, batch_size=256):
+    """What `predict` reads of images `x`: the array, or with `stream` its batches from disk."""
+    return arguments((x, None, None), batch_size, stream)["x"]
+
+
 def validation_data(args):
     """`fit`'s validation_data from `arguments`' result."""
     return args["x"] if "y" not in args else (args["x"], args["y"])

@@ -130,9 +130,6 @@ def run(config, run):
     print(f"{ds.name}: {len(ds.x_train)} train / {len(ds.x_test)} test images {ds.input_shape}; "
           f"{ds.provenance}" + ("; batches read from the decoded images on disk" if streamed else ""))
 
-    def images(x):  # what predict reads: the array, or its batches from disk
-        return feed.arguments((x, None, None), 256, streamed)["x"]
-
     # --- Learn the encoder
     steps = config.epochs * int(np.ceil(len(ds.x_train) / config.batch_size))
     trainer = build(config, ds, steps)
@@ -156,7 +153,8 @@ def run(config, run):
     results, features = {}, {}
     probe_trainer = evaluate.linear_probe_trainer(int(config.widths[-1]), ds.num_classes)
     for name, net in (("trained", encoder), ("random", random_encoder)):
-        h_train, h_test = evaluate.embeddings(net, images(ds.x_train)), evaluate.embeddings(net, images(ds.x_test))
+        h_train = evaluate.embeddings(net, feed.images(ds.x_train, streamed))
+        h_test = evaluate.embeddings(net, feed.images(ds.x_test, streamed))
         probe, probe_accuracy = evaluate.linear_probe(probe_trainer, h_train, ds.y_train, h_test, ds.y_test,
                                                       epochs=config.probe_epochs)
         knn = evaluate.knn_accuracy(h_train, ds.y_train, h_test, ds.y_test, ds.num_classes,
@@ -222,8 +220,9 @@ def fine_tuning(config, ds, encoder, random_encoder, streamed=False):
         for start, net in (("pretrained", encoder), ("scratch", random_encoder)):
             print(f"fine-tuning on {100 * fraction:g}% of the labels ({len(keep)} images), "
                   f"from the {'trained' if start == 'pretrained' else 'random'} encoder")
-            row[start] = evaluate.fine_tune(trainer, net, (ds.x_train, ds.y_train, keep), (ds.x_test, ds.y_test),
-                                            epochs, batch_size=FINETUNE_BATCH, streamed=streamed, seed=config.seed)
+            row[start] = evaluate.fine_tune(trainer, net, (ds.x_train, ds.y_train, keep),
+                                            (ds.x_test, ds.y_test), epochs, batch_size=FINETUNE_BATCH,
+                                            streamed=streamed, seed=config.seed)
         out[f"{fraction:g}"] = row
     return out
 

@@ -161,6 +161,6 @@ def fine_tune(trainer, encoder, train, test, epochs, batch_size=128, streamed=Fa
     model.fit(**data, epochs=epochs, **fit_options(feed.callbacks(data)))
     seconds = time.perf_counter() - started
     x_test, y_test = test
-    accuracy = _accuracy(model, feed.arguments((x_test, None, None), 1024, streamed)["x"], y_test)
+    accuracy = _accuracy(model, feed.images(x_test, streamed, 1024), y_test)
     return {"test_accuracy": accuracy, "seconds": round(seconds, 1),
             "steps": epochs * int(np.ceil(feed.size(train) / batch_size))}

@@ -218,8 +218,8 @@ def _callbacks(fixed_z, epochs):
 
 
 def train_one(config, ds, z_dim, train_data):
-    """Train one GAN on `train_data` (fit's data arguments, see `training_images`); returns a
-    dict with the model, histories, snapshots and time."""
+    """Train one GAN on `train_data` (fit's data arguments, made in `run`); returns a dict
+    with the model, histories, snapshots and time."""
     per_epoch = steps_per_epoch(config, len(ds.x_train))
     model = build_gan(config, z_dim, ds.input_shape, config.epochs * per_epoch)
     fixed_z = np.random.default_rng(config.seed).normal(size=(8, z_dim)).astype("float32")
@@ -249,7 +249,8 @@ class Scorer:
         # Two convs per block: one was too weak to tell the 40 Olivetti faces apart
         # (reports/gan.md).
         self.model, self.accuracy, self.cached = frechet.cached_feature_classifier(
-            ds, epochs=self.epochs, widths=(16, 32, 64), convs_per_block=2, seed=config.seed, streamed=streamed)
+            ds, epochs=self.epochs, widths=(16, 32, 64), convs_per_block=2, seed=config.seed,
+            streamed=streamed)
         if self.cached:
             print("feature classifier: from the cache")
         # The GANs start from the same random state whether the classifier was trained or loaded.

@@ -107,8 +107,8 @@ def train_feature_classifier(dataset, epochs=8, widths=(32, 64, 128), convs_per_
     train = feed.arguments((dataset.x_train, dataset.y_train, None), batch_size, streamed, shuffle=True,
                            seed=seed)
     model.fit(**train, epochs=epochs, **fit_options(feed.callbacks(train)))
-    _, accuracy = model.evaluate(**feed.arguments((dataset.x_test, dataset.y_test, None), batch_size, streamed),
-                                 verbose=0)
+    test = feed.arguments((dataset.x_test, dataset.y_test, None), batch_size, streamed)
+    _, accuracy = model.evaluate(**test, verbose=0)
     return model, float(accuracy)
 
 
@@ -125,7 +125,8 @@ def data_fingerprint(dataset):
     return digest.hexdigest()
 
 
-def cached_feature_classifier(dataset, epochs, widths, convs_per_block, batch_size=64, seed=0, streamed=False):
+def cached_feature_classifier(dataset, epochs, widths, convs_per_block, batch_size=64, seed=0,
+                              streamed=False):
     """`train_feature_classifier`'s (model, test accuracy, whether it came from the cache).
 
     Trained once per data set, recipe, backend and precision, then kept in

@@ -158,7 +158,7 @@ def run(config, run):
                                                                       seed=config.seed))  # no labels
         print(f"held out {feed.size(val)} training images for validation")
     if not streamed:  # copied into memory once, for fit and for the evaluation after it
-        train, val = feed.in_memory(train), val and feed.in_memory(val)
+        train, val = feed.in_memory(train), None if val is None else feed.in_memory(val)
     model, history, seconds = train_vae(
         ds, config.latent_dim, config.filters, config.hidden, config.beta, config.epochs,
         config.batch_size, config.learning_rate, config.seed, train=train, val=val, streamed=streamed)
@@ -190,7 +190,7 @@ def run(config, run):
                                                                        *ds.input_shape)
     run.save_figure(figures.interpolation(_unit(model, ds.x_test[pairs]), decoded, steps),
                     "interpolation.png")
-    test_means = model.encode(feed.arguments((ds.x_test, None, None), 256, streamed)["x"])[0]
+    test_means = model.encode(feed.images(ds.x_test, streamed))[0]
     run.save_figure(figures.latent_scatter(test_means, ds.y_test, ds.class_names), "latent_scatter.png")
     if config.latent_dim == 2:
         run.save_figure(figures.latent_manifold(model.decode, n=15), "latent_map.png")
