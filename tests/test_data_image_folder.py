@@ -209,14 +209,15 @@ def test_images_on_disk_too_large_for_a_task_holding_them_in_memory_are_one_line
                                          r"memory is free; this task holds its images in memory .*"
                                          r"\(--set train_limit=N --set test_limit=N\)$"):
         data.load("image_folder", data_dir=root)
-    # Those that read a few rows, or stream (classify, vae, gan, contrastive), or take a subset (copied) load it.
+    # Those that read a few rows, or stream (classify, vae, semisupervised, gan, contrastive), or take a
+    # subset (copied) load it.
     assert len(data.load("image_folder", data_dir=root, in_memory=False).x_train) == 7
     assert len(data.load("image_folder", data_dir=root, train_limit=2, test_limit=2).x_train) == 2
     monkeypatch.setattr(memory, "free_memory", lambda: None)  # not known: no refusal
     data.load("image_folder", data_dir=root)
     # As a task meets it: one line, exit 2, no run folder (a task that streams, told not to).
     monkeypatch.setattr(memory, "free_memory", lambda: 1_000)
-    for task, options in (("semisupervised", ()), ("vae", ("--stream", "no"))):
+    for task, options in (("adversarial", ()), ("semisupervised", ("--stream", "no"))):
         code, _, err = run_cli(task, "--quick", "--dataset", "image_folder", "--data-dir", root, *options,
                                "--set", "train_limit=none", "--set", "test_limit=none", "--out", tmp_path / "runs")
         assert code == 2 and err.strip().splitlines()[-1].startswith("kerasdl: error: image_folder: its decoded")

@@ -125,7 +125,13 @@ def write_folder(root, n=12, size=8):
     ("classify", (), "test_accuracy", "epoch,accuracy,loss,val_accuracy,val_loss", {64, 256}),
     ("vae", ("--set", "validation_fraction=0.25"), "test_neg_elbo",
      "epoch,kl_loss,loss,reconstruction_loss,val_kl_loss,val_loss,val_reconstruction_loss", {64, 256}),
-    # The two below are slow tests (25-35 s each, CI time): the same feed paths as the two above.
+    # The three below are slow tests (CI time): the same feed paths as the two above.
+    # semisupervised: the VAE's batches (--quick: 64), its evaluation's and encodings' (256), the
+    # PCA baseline's chunks (4096)
+    pytest.param("semisupervised", ("--set", "labels=4,10"), "accuracy_most_labels",
+                 "epoch,kl_loss,loss,reconstruction_loss,val_kl_loss,val_loss,val_reconstruction_loss",
+                 {64, 256, 4096}, marks=pytest.mark.slow),
+
     # the encoder's batches (--quick: 64), the embeddings' (256) and the fine-tuning's (128)
     pytest.param("contrastive", ("--tsne-points", "0"), "probe_test_accuracy", "epoch,loss,pair_accuracy",
                  {64, 128, 256}, marks=pytest.mark.slow),

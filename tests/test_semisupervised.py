@@ -80,6 +80,24 @@ def test_standardised_uses_training_statistics():
     np.testing.assert_allclose(b, [[0, 3]], atol=1e-6)
 
 
+def test_a_streamed_pca_is_the_pca_of_the_whole_array(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    # Images of rank 3 about their mean: the chunked fit loses nothing, so the two agree (up to
+    # each component's sign), chunk after chunk of 8 from a file on disk.
+    rng = np.random.default_rng(0)
+    pixels = 100 + rng.normal(size=(52, 3)) @ rng.normal(size=(3, 12))
+    x = np.lib.format.open_memmap(tmp_path / "x.npy", "w+", "float32", (52, 2, 2, 3))
+    x[:] = pixels.reshape(52, 2, 2, 3)
+    ds = SimpleNamespace(x_train=x[:40], x_test=x[40:], input_shape=(2, 2, 3), scaled=lambda a: a / 255)
+    whole = task._pca_features(ds, 3, seed=0)
+    monkeypatch.setattr(task.vae_task, "EVALUATION_CHUNK", 8)
+    chunked = task._pca_features(ds, 3, seed=0, streamed=True)
+    for a, b in zip(whole, chunked):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(np.abs(a), np.abs(b), atol=1e-3)
+
+
 def test_quick_run_writes_a_complete_run_folder(run_cli, tmp_path):
     code, out, err = run_cli("semisupervised", "--quick", "--set", f"dataset={TOY}",
                              "--set", "labels=6,30", "--out", tmp_path)

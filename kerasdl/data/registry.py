@@ -510,8 +510,8 @@ def _check_fits_in_memory(ds):
     if free is not None and on_disk > IN_MEMORY_SHARE * free:
         raise UserError(
             f"{ds.name}: its decoded images take {size_text(on_disk)} and {size_text(free)} of "
-            "memory is free; this task holds its images in memory (classify, vae, gan and "
-            "contrastive read them from disk batch by batch): use one of those, or a subset "
+            "memory is free; this task holds its images in memory (classify, vae, semisupervised, "
+            "gan and contrastive read them from disk batch by batch): use one of those, or a subset "
             "(--set train_limit=N --set test_limit=N)")
 
 

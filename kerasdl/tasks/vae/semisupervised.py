@@ -24,6 +24,7 @@ from kerasdl.config import TaskConfig, field, non_negative, positive
 from kerasdl.errors import UserError
 from kerasdl.tasks import vae as vae_task
 from kerasdl.tasks.vae import figures
+from kerasdl.training import feed
 from kerasdl.training.progress import progress
 
 NAME = "semisupervised"
@@ -56,6 +57,7 @@ class Config(TaskConfig):
     learning_rate: float = field(1e-3, "Adam's step size", positive)
     train_limit: int | None = field(None, "use at most this many training images (None: all)", positive)
     test_limit: int | None = field(None, "use at most this many test images (None: all)", positive)
+    stream: str = feed.stream_field()
     seed: int = field(0, "seeds the VAE, the labelled subsets and the CV folds", non_negative)
     data_dir: str | None = field(None, "look here first for the data set")
 
@@ -132,8 +134,10 @@ def standardised(train, test):
 
 def run(config, run):
     # === Data ===
-    ds = vae_task.load_data(config)
-    print(f"{ds.name}: {len(ds.x_train)} train / {len(ds.x_test)} test images; {ds.provenance}")
+    ds = vae_task.load_data(config, in_memory=config.stream == "no")
+    streamed = feed.streams(ds.x_train, config.stream)
+    print(f"{ds.name}: {len(ds.x_train)} train / {len(ds.x_test)} test images; {ds.provenance}"
+          + ("; batches read from the decoded images on disk" if streamed else ""))
     if max(config.labels) > len(ds.x_train):
         raise UserError(f"labels={max(config.labels)} is more than the {len(ds.x_train)} training images")
 
@@ -144,15 +148,18 @@ def run(config, run):
     else:
         model, history, seconds = vae_task.train_vae(
             ds, config.latent_dim, config.filters, config.hidden, config.beta, config.epochs,
-            config.batch_size, config.learning_rate, config.seed)
+            config.batch_size, config.learning_rate, config.seed, streamed=streamed)
         load = report.machine_load()
         run.write_history(history)
         run.save_model(model)
     started = time.perf_counter()
-    test_vae = vae_task.evaluate(model, ds.x_test)
-    features = {"VAE latent means": standardised(model.encode(ds.x_train)[0], model.encode(ds.x_test)[0])}
+    test_vae = vae_task.evaluate(model, ds.x_test, streamed=streamed)
+    test_means = model.encode(feed.images(ds.x_test, streamed))[0]
+    features = {"VAE latent means": standardised(model.encode(feed.images(ds.x_train, streamed))[0],
+                                                 test_means)}
     if config.pca_baseline:
-        features[f"PCA-{model.latent_dim} of pixels"] = _pca_features(ds, model.latent_dim, config.seed)
+        features[f"PCA-{model.latent_dim} of pixels"] = _pca_features(ds, model.latent_dim, config.seed,
+                                                                      streamed)
 
     # === Supervised: the linear SVM on n labels ===
     rows = []
@@ -188,7 +195,7 @@ def run(config, run):
                                            title=f"SVM on VAE features, {max(config.labels)} labels "
                                                  "(test, seed 0)"),
                     "confusion_matrix.png")
-    run.save_figure(figures.latent_scatter(model.encode(ds.x_test)[0], ds.y_test, ds.class_names),
+    run.save_figure(figures.latent_scatter(test_means, ds.y_test, ds.class_names),
                     "latent_scatter.png")
 
     # === Report ===
@@ -196,7 +203,7 @@ def run(config, run):
         "dataset": ds.name, "latent_dim": model.latent_dim, "epochs": None if history is None else config.epochs,
         "vae_train_seconds": round(seconds, 1), "svm_seconds": round(svm_seconds, 1),
         "vae_test_neg_elbo": test_vae["neg_elbo"], "vae_model": config.vae_model,
-        "machine_load": load, "summary": summary,
+        "machine_load": load, "streamed": streamed, "summary": summary,
     }
     for row in summary:
         if row["features"].startswith("VAE"):
@@ -233,14 +240,26 @@ def _load_vae(path, ds):
     return model
 
 
-def _pca_features(ds, dims, seed):
-    """PCA of the pixels fitted on all training images, standardised like the VAE's."""
-    from sklearn.decomposition import PCA
+def _pca_features(ds, dims, seed, streamed=False):
+    """PCA of the pixels fitted on all training images, standardised like the VAE's.
 
-    flat = lambda x: ds.scaled(x).reshape(len(x), -1)  # noqa: E731
-    pca = PCA(n_components=min(dims, int(np.prod(ds.input_shape)), len(ds.x_train)), random_state=seed)
-    train = pca.fit_transform(flat(ds.x_train))
-    return standardised(train, pca.transform(flat(ds.x_test)))
+    `streamed`: fitted chunk by chunk (scikit-learn's IncrementalPCA, the same components up
+    to the chunks' rounding) on images read from disk, which then need not fit in memory."""
+    from sklearn.decomposition import PCA, IncrementalPCA
+
+    flat = lambda x: ds.scaled(np.asarray(x)).reshape(len(x), -1)  # noqa: E731
+    dims = min(dims, int(np.prod(ds.input_shape)), len(ds.x_train))
+    if not streamed:
+        pca = PCA(n_components=dims, random_state=seed)
+        train = pca.fit_transform(flat(ds.x_train))
+        return standardised(train, pca.transform(flat(ds.x_test)))
+    pca = IncrementalPCA(n_components=dims)
+    chunks = lambda x: feed.RowBatches(x, batch_size=max(vae_task.EVALUATION_CHUNK, dims))  # noqa: E731
+    for images in chunks(ds.x_train):
+        if len(images) >= dims:  # a last chunk smaller than the components cannot be fitted
+            pca.partial_fit(flat(images))
+    project = lambda x: np.concatenate([pca.transform(flat(images)) for images in chunks(x)])  # noqa: E731
+    return standardised(project(ds.x_train), project(ds.x_test))
 
 
 def _summarise(rows):
