@@ -93,6 +93,20 @@ def test_batch_hard_triplet_loss_takes_the_farthest_positive_and_nearest_negativ
 
 
 @pytest.mark.backends
+def test_batch_all_triplet_loss_averages_the_triplets_that_violate_the_margin():
+    e = np.array([[1, 0], [0.8, 0.6], [0, 1], [-1, 0.1], [0.6, -0.8]], dtype="float32")
+    y = np.array([0, 0, 1, 1, 0])
+    u = e / np.linalg.norm(e, axis=1, keepdims=True)
+    d = np.linalg.norm(u[:, None] - u[None], axis=-1)
+    terms = [d[a, p] - d[a, n] + 0.5 for a in range(5) for p in range(5) for n in range(5)
+             if p != a and y[p] == y[a] and y[n] != y[a]]
+    active = [t for t in terms if t > 0]
+    assert 0 < len(active) < len(terms)  # some triplets are already satisfied: left out of the mean
+    assert float(_numpy(losses.batch_all_triplet_loss(e, y, 0.5))) == pytest.approx(np.mean(active), rel=1e-5)
+    assert float(_numpy(losses.batch_all_triplet_loss(np.eye(2, dtype="float32")[y], y, 1.0))) == 0.0
+
+
+@pytest.mark.backends
 def test_random_triplet_loss_uses_the_highest_scored_positive_and_negative():
     rng = np.random.default_rng(1)
     e = rng.normal(size=(6, 4)).astype("float32")
@@ -162,12 +176,27 @@ def test_simclr_training_lowers_nt_xent():
 
 
 @pytest.mark.backends
-@pytest.mark.parametrize("mining", ["random", "batch_hard"])
+@pytest.mark.parametrize("mining", ["random", "batch_hard", "batch_all"])
 def test_triplet_training_lowers_the_loss(mining):
     x, y = toy_images(64)
     model = _trainer("triplet", mining)
+
+    def all_triplets():
+        """The triplet loss of every (anchor, positive, negative) of the set, un-augmented: what
+        each mining lowers (batch-all's own loss is the mean over the triplets still violating
+        the margin; as they get fewer it need not fall). Batch norm as in training (the batch's
+        statistics: a few steps barely move its moving averages)."""
+        z = _numpy(losses.unit(model.head(model.encoder(x, training=True), training=True)))
+        d = np.linalg.norm(z[:, None] - z[None], axis=-1)
+        same = y[:, None] == y[None]
+        valid = (same & ~np.eye(len(y), dtype=bool))[:, :, None] & ~same[:, None, :]
+        return np.maximum(d[:, :, None] - d[:, None, :] + 0.5, 0)[valid].mean()
+
+    before = all_triplets()
     history = model.fit(x, y, batch_size=32, epochs=8, verbose=0).history
-    assert history["loss"][-1] < 0.7 * history["loss"][0]
+    assert all_triplets() < 0.7 * before
+    if mining != "batch_all":
+        assert history["loss"][-1] < 0.7 * history["loss"][0]
 
 
 def test_label_subsets_keep_every_class_and_the_share():
@@ -301,7 +330,7 @@ def test_quick_run_on_cifar10_from_the_shared_data(quick_run, shared_data, monke
 
 @pytest.mark.parametrize("option, message", [
     (["--method", "moco"], "method=moco: choose simclr or triplet"),
-    (["--mining", "hardest"], "mining=hardest: choose random or batch_hard"),
+    (["--mining", "hardest"], "mining=hardest: choose random, batch_hard or batch_all"),
     (["--label-fractions", "0,0.5"], "label_fractions=0.0,0.5: expected shares in (0, 1]"),
     (["--label-fractions", "1.5"], "label_fractions=1.5: expected shares in (0, 1]"),
     (["--finetune-epochs", "3,4"], "finetune_epochs=3,4: expected one number of epochs for each of "

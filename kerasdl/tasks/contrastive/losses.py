@@ -14,7 +14,9 @@ class and a negative n of another class, max(d(a, p) - d(a, n) + margin, 0),
 with d the Euclidean distance between unit-length embeddings. The triplets come
 from the batch: `random_triplet_loss` draws one positive and one negative per
 anchor (the course's random triplets), `batch_hard_triplet_loss` takes the
-farthest positive and the nearest negative (Hermans et al. 2017).
+farthest positive and the nearest negative (Hermans et al. 2017), and
+`batch_all_triplet_loss` averages every triplet of the batch that still violates
+the margin (Hermans et al.'s "batch all", BA≠0).
 """
 
 from keras import ops
@@ -106,3 +108,13 @@ def batch_hard_triplet_loss(embeddings, labels, margin=0.5):
     d_an = ops.min(ops.where(negative, d, _BIG), axis=1)
     valid = ops.logical_and(ops.any(positive, axis=1), ops.any(negative, axis=1))
     return _masked_mean(triplet_margin(d_ap, d_an, margin), valid)
+
+
+def batch_all_triplet_loss(embeddings, labels, margin=0.5):
+    """Mean triplet loss over every (anchor, positive, negative) of the batch whose loss is
+    above 0: the triplets already satisfied do not dilute the ones left to learn."""
+    d = pairwise_distances(unit(embeddings))
+    positive, negative = _masks(labels)
+    terms = triplet_margin(d[:, :, None], d[:, None, :], margin)  # (anchor, positive, negative)
+    valid = ops.logical_and(positive[:, :, None], negative[:, None, :])
+    return _masked_mean(terms, ops.logical_and(valid, ops.greater(terms, 0.0)))

@@ -124,15 +124,18 @@ class SimCLR(_Trainer):
         return [self.loss_tracker, self.accuracy_tracker]
 
 
+MINING = ("random", "batch_hard", "batch_all")
+
+
 class TripletEncoder(_Trainer):
     """One augmented view of each labelled image; triplet margin loss on unit-length
-    projections, the triplets random (`mining="random"`) or batch-hard."""
+    projections, the triplets random (`mining="random"`), batch-hard or batch-all (see losses)."""
 
     def __init__(self, encoder, head, augmenter, margin=0.5, mining="batch_hard", seed=None,
                  **kwargs):
         super().__init__(encoder, head, augmenter, **kwargs)
-        if mining not in ("random", "batch_hard"):
-            raise ValueError(f"mining must be 'random' or 'batch_hard'. Received: mining={mining!r}")
+        if mining not in MINING:
+            raise ValueError(f"mining must be one of {MINING}. Received: mining={mining!r}")
         self.margin, self.mining = float(margin), mining
         self.noise = NoiseLike(seed=seed, name="triplet_noise")
 
@@ -146,6 +149,8 @@ class TripletEncoder(_Trainer):
         del x, sample_weight, training
         if self.mining == "random":
             loss = losses.random_triplet_loss(y_pred["z"], y, self.margin, y_pred["noise"])
+        elif self.mining == "batch_all":
+            loss = losses.batch_all_triplet_loss(y_pred["z"], y, self.margin)
         else:
             loss = losses.batch_hard_triplet_loss(y_pred["z"], y, self.margin)
         self.loss_tracker.update_state(loss)
