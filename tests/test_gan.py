@@ -267,27 +267,40 @@ def _without_clock(metrics, prefix=""):
 
 
 @pytest.mark.backends
-def test_gan_quick_writes_a_complete_run_folder_and_a_second_run_scores_with_the_cached_classifier(
-        run_cli, home, tmp_path):
-    """Two runs of the same command: the first trains the Fréchet scorer's classifier and keeps
-    it, the second reads it from the cache, and both end with the same numbers (the GAN starts
-    from the same random state either way). A broken cache file: test_frechet."""
+def _quick_gan(run_cli, home, tmp_path, runs):
+    """`gan --quick` (WGAN-GP) on fake flowers `runs` times, each into its own folder: the last
+    run's folder, and each run's output and metrics (less the clock's)."""
     _fake_flowers(tmp_path / "data" / "flowers102", n=64, classes=4)
     options = ("gan", "--quick", "--data-dir", tmp_path / "data", "--set", "variant=wgan-gp",
                "--set", "d_steps=2", "--set", "z_dim=10")
     outputs, metrics = [], []
-    for k in range(2):
+    for k in range(runs):
         code, out, err = run_cli(*options, "--out", home / f"runs{k}")
         assert code == 0, err
         outputs.append(out)
         folder = complete_run_folder(home / f"runs{k}", "gan")
         metrics.append(_without_clock(json.loads((folder / "metrics.json").read_text())))
+    return folder, outputs, metrics
+
+
+def test_gan_quick_writes_a_complete_run_folder(run_cli, home, tmp_path):
+    folder, outputs, metrics = _quick_gan(run_cli, home, tmp_path, runs=1)
     for name in ("model.keras", "history.csv", "steps.csv", "samples.png", "latent_pca.png",
                  "interpolation.png", "samples_through_training.png", "losses.png"):
         assert (folder / name).is_file(), name
     assert metrics[0]["variant"] == "wgan-gp" and metrics[0]["z_dim"] == 10
     assert np.isfinite(metrics[0]["frechet"]) and metrics[0]["frechet"] >= 0
     assert "Fréchet" in (folder / "report.md").read_text()
+    assert "feature classifier: from the cache" not in outputs[0]
+
+
+@pytest.mark.slow  # two runs, 65-80 s (CI time); the run itself is the test above
+def test_a_second_gan_run_scores_with_the_cached_classifier_and_ends_with_the_same_numbers(
+        run_cli, home, tmp_path):
+    """Two runs of the same command: the first trains the Fréchet scorer's classifier and keeps
+    it, the second reads it from the cache, and both end with the same numbers (the GAN starts
+    from the same random state either way). A broken cache file: test_frechet."""
+    _, outputs, metrics = _quick_gan(run_cli, home, tmp_path, runs=2)
     assert ["feature classifier: from the cache" in out for out in outputs] == [False, True]
     # The GAN's numbers are the same to the last digit; the scores agree to float32 rounding (on
     # JAX the classifier read back from its file is compiled anew: 1e-8 apart, seen in CI).
