@@ -131,7 +131,6 @@ def write_folder(root, n=12, size=8):
     pytest.param("semisupervised", ("--set", "labels=4,10"), "accuracy_most_labels",
                  "epoch,kl_loss,loss,reconstruction_loss,val_kl_loss,val_loss,val_reconstruction_loss",
                  {64, 256, 4096}, marks=pytest.mark.slow),
-
     # the encoder's batches (--quick: 64), the embeddings' (256) and the fine-tuning's (128)
     pytest.param("contrastive", ("--tsne-points", "0"), "probe_test_accuracy", "epoch,loss,pair_accuracy",
                  {64, 128, 256}, marks=pytest.mark.slow),

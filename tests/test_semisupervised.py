@@ -84,9 +84,12 @@ def test_a_streamed_pca_is_the_pca_of_the_whole_array(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
     # Images of rank 3 about their mean: the chunked fit loses nothing, so the two agree (up to
-    # each component's sign), chunk after chunk of 8 from a file on disk.
+    # each component's sign), chunk after chunk of 8 from a file on disk. The first chunk spans
+    # only 2 of the 3 directions: a fit that stopped there would miss the third.
     rng = np.random.default_rng(0)
-    pixels = 100 + rng.normal(size=(52, 3)) @ rng.normal(size=(3, 12))
+    codes = rng.normal(size=(52, 3))
+    codes[:8, 2] = 0
+    pixels = 100 + codes @ rng.normal(size=(3, 12))
     x = np.lib.format.open_memmap(tmp_path / "x.npy", "w+", "float32", (52, 2, 2, 3))
     x[:] = pixels.reshape(52, 2, 2, 3)
     ds = SimpleNamespace(x_train=x[:40], x_test=x[40:], input_shape=(2, 2, 3), scaled=lambda a: a / 255)
